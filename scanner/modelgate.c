@@ -1,0 +1,544 @@
+/* modelgate.c — the `modelgate` command: `scan` walks paths, opens each regular
+ * file, hands the fd to a pool of sandboxed workers (re-executions of this binary
+ * as `modelgate worker`), applies the policy to what they report, and prints the
+ * result in submission order. This process parses no file content itself. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "output.h"
+#include "policy.h"
+#include "worker-pool.h"
+#include "worker.h"
+
+#define JOBS_MAX 256                 /* workers; each holds one file */
+#define SCAN_TIMEOUT_DEFAULT_S 300   /* a 10 GB legacy pickle at 100 MB/s fits */
+#define REORDER_PER_JOB 8            /* decided files held back to keep output in order */
+#define WALK_DEPTH_MAX 256           /* directory nesting before the walk gives up */
+#define WORKER_RESTARTS_MAX 64       /* consecutive failed starts before giving up */
+
+/* ---- the directory walk: sorted, depth-first, one path at a time ---------- */
+
+struct walk_dir {
+        char *path;
+        char **names;
+        size_t n, next;
+        dev_t dev;
+        ino_t ino;
+};
+
+struct walk {
+        char **roots;
+        size_t n_roots, next_root;
+        struct walk_dir stack[WALK_DEPTH_MAX];
+        size_t depth;
+        unsigned long errors;   /* inputs that could not be read */
+};
+
+static int cmp_names(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static char *path_join(const char *dir, const char *name) {
+        size_t dl = strlen(dir);
+        char *p = malloc(dl + strlen(name) + 2);
+        if (!p)
+                return NULL;
+        sprintf(p, "%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+        return p;
+}
+
+static void walk_error(struct walk *w, const char *path, const char *what, int err) {
+        char esc[16384];
+        report_escape(esc, sizeof(esc), (const uint8_t *) path, strlen(path), NULL);
+        if (err)
+                fprintf(stderr, "modelgate: %s: %s: %s\n", esc, what, strerror(err));
+        else
+                fprintf(stderr, "modelgate: %s: %s\n", esc, what);
+        w->errors++;
+}
+
+static void walk_note(const char *path, const char *what) {
+        char esc[16384];
+        report_escape(esc, sizeof(esc), (const uint8_t *) path, strlen(path), NULL);
+        fprintf(stderr, "modelgate: %s: skipped: %s\n", esc, what);
+}
+
+static int walk_push_dir(struct walk *w, const char *path, const struct stat *st) {
+        struct walk_dir *d;
+        DIR *dir;
+        struct dirent *de;
+        size_t cap = 0;
+
+        for (size_t i = 0; i < w->depth; i++)
+                if (w->stack[i].dev == st->st_dev && w->stack[i].ino == st->st_ino) {
+                        walk_error(w, path, "directory loop (already being walked higher up), not entered", 0);
+                        return 0;
+                }
+        if (w->depth >= WALK_DEPTH_MAX) {
+                walk_error(w, path, "directories nested too deep, not entered", 0);
+                return 0;
+        }
+        dir = opendir(path);
+        if (!dir) {
+                walk_error(w, path, "cannot open directory", errno);
+                return 0;
+        }
+        d = &w->stack[w->depth];
+        memset(d, 0, sizeof(*d));
+        d->dev = st->st_dev;
+        d->ino = st->st_ino;
+        d->path = strdup(path);
+        while ((errno = 0, de = readdir(dir))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (d->n == cap) {
+                        cap = cap ? cap * 2 : 64;
+                        char **nn = realloc(d->names, cap * sizeof(*nn));
+                        if (!nn)
+                                break;
+                        d->names = nn;
+                }
+                d->names[d->n++] = strdup(de->d_name);
+        }
+        if (errno)
+                walk_error(w, path, "error reading directory", errno);
+        closedir(dir);
+        if (d->n)
+                qsort(d->names, d->n, sizeof(*d->names), cmp_names);
+        w->depth++;
+        return 0;
+}
+
+static void walk_pop_dir(struct walk *w) {
+        struct walk_dir *d = &w->stack[--w->depth];
+        for (size_t i = 0; i < d->n; i++)
+                free(d->names[i]);
+        free(d->names);
+        free(d->path);
+}
+
+/* Next regular file to scan (malloc'd path), or NULL when the walk is done.
+ * Top-level arguments follow symlinks; inside directories, symlinks to files are
+ * followed (as a loader would) and symlinks to directories are not. */
+static char *walk_next(struct walk *w) {
+        struct stat st;
+
+        for (;;) {
+                char *path;
+                bool top;
+
+                if (w->depth > 0) {
+                        struct walk_dir *d = &w->stack[w->depth - 1];
+                        if (d->next >= d->n) {
+                                walk_pop_dir(w);
+                                continue;
+                        }
+                        path = path_join(d->path, d->names[d->next++]);
+                        top = false;
+                } else if (w->next_root < w->n_roots) {
+                        path = strdup(w->roots[w->next_root++]);
+                        top = true;
+                } else
+                        return NULL;
+                if (!path)
+                        return NULL;
+
+                if (lstat(path, &st) < 0) {
+                        walk_error(w, path, "cannot access", errno);
+                        free(path);
+                        continue;
+                }
+                if (S_ISLNK(st.st_mode)) {
+                        if (stat(path, &st) < 0) {
+                                walk_error(w, path, "dangling symbolic link", errno);
+                                free(path);
+                                continue;
+                        }
+                        if (S_ISDIR(st.st_mode) && !top) {
+                                walk_note(path, "symbolic link to a directory (not followed)");
+                                free(path);
+                                continue;
+                        }
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        walk_push_dir(w, path, &st);
+                        free(path);
+                        continue;
+                }
+                if (!S_ISREG(st.st_mode)) {
+                        if (top)
+                                walk_error(w, path, "not a regular file or directory", 0);
+                        else
+                                walk_note(path, S_ISFIFO(st.st_mode) ? "a FIFO"
+                                               : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
+                        free(path);
+                        continue;
+                }
+                return path;
+        }
+}
+
+/* ---- the job loop ---------------------------------------------------------- */
+
+struct job {
+        uint64_t id;
+        char *path;
+        struct scan_report *report;
+        bool decided;
+        enum mg_verdict verdict;
+};
+
+struct scan_run {
+        const struct policy *policy;
+        struct output out;
+        struct worker workers[JOBS_MAX];
+        struct job *worker_job[JOBS_MAX];
+        size_t n_workers;
+        uint64_t timeout_ms;
+        /* Jobs in submission order, a ring; output is written from the head. */
+        struct job *ring;
+        size_t ring_cap, ring_head, ring_len;
+        uint64_t next_id;
+        unsigned restarts;
+        bool failed;
+};
+
+static void job_fail(struct scan_run *s, struct job *j, enum mg_rule rule, const char *fmt, const char *detail) {
+        enum mg_severity sev = policy_on_error(s->policy) == VERDICT_DENY ? SEV_HIGH : SEV_LOW;
+        report_add_finding(j->report, rule, sev, VIA_NONE, NULL, NULL, fmt, detail);
+}
+
+static void job_decide(struct scan_run *s, struct job *j) {
+        j->verdict = policy_evaluate(s->policy, j->report);
+        j->decided = true;
+}
+
+static void flush_ready(struct scan_run *s) {
+        while (s->ring_len > 0 && s->ring[s->ring_head].decided) {
+                struct job *j = &s->ring[s->ring_head];
+                output_file(&s->out, j->path, j->report, j->verdict);
+                free(j->path);
+                free(j->report);
+                memset(j, 0, sizeof(*j));
+                s->ring_head = (s->ring_head + 1) % s->ring_cap;
+                s->ring_len--;
+        }
+}
+
+static int start_worker(struct scan_run *s, size_t i) {
+        int r = worker_start(&s->workers[i], "/proc/self/exe");
+        if (r < 0) {
+                fprintf(stderr, "modelgate: cannot start a scanner worker: %s\n", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+static void worker_failed(struct scan_run *s, size_t i, enum mg_rule rule, const char *why) {
+        struct job *j = s->worker_job[i];
+        worker_stop(&s->workers[i]);
+        if (j) {
+                job_fail(s, j, rule, "%s", why);
+                job_decide(s, j);
+                s->worker_job[i] = NULL;
+        }
+        if (++s->restarts > WORKER_RESTARTS_MAX || start_worker(s, i) < 0) {
+                s->failed = true;
+                s->workers[i].pid = -1;
+        }
+}
+
+static void collect(struct scan_run *s, size_t i) {
+        struct job *j = s->worker_job[i];
+        int r = worker_read(&s->workers[i]);
+
+        if (r == 0)
+                return;
+        if (r < 0) {
+                worker_failed(s, i, RULE_SCAN_ERROR,
+                              r == -EPIPE ? "the scanner worker died while scanning this file (crash or sandbox violation)"
+                                          : "the scanner worker broke protocol while scanning this file");
+                return;
+        }
+        if (s->workers[i].rx.error < 0)
+                job_fail(s, j, RULE_SCAN_ERROR, "cannot scan: %s", strerror(-s->workers[i].rx.error));
+        job_decide(s, j);
+        s->worker_job[i] = NULL;
+        s->restarts = 0;
+}
+
+/* Waits for any worker to finish or time out. */
+static void wait_some(struct scan_run *s) {
+        struct pollfd pfd[JOBS_MAX];
+        size_t map[JOBS_MAX], n = 0;
+        uint64_t now = monotonic_ms(), next = UINT64_MAX;
+
+        for (size_t i = 0; i < s->n_workers; i++)
+                if (s->worker_job[i]) {
+                        pfd[n] = (struct pollfd) { .fd = s->workers[i].sock, .events = POLLIN };
+                        map[n++] = i;
+                        if (s->workers[i].deadline_ms < next)
+                                next = s->workers[i].deadline_ms;
+                }
+        if (n == 0)
+                return;
+        int timeout = next <= now ? 0 : next - now > INT_MAX ? INT_MAX : (int) (next - now);
+        int r = poll(pfd, n, timeout);
+        if (r < 0 && errno != EINTR)
+                return;
+        now = monotonic_ms();
+        for (size_t k = 0; k < n; k++) {
+                size_t i = map[k];
+                if (r > 0 && (pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+                        collect(s, i);
+                if (s->worker_job[i] && s->workers[i].deadline_ms <= now) {
+                        char why[128];
+                        snprintf(why, sizeof(why), "the scan did not finish within %llu s; the worker was killed",
+                                 (unsigned long long) (s->timeout_ms / 1000));
+                        worker_failed(s, i, RULE_SCAN_TIMEOUT, why);
+                }
+        }
+}
+
+static struct job *ring_push(struct scan_run *s, char *path) {
+        struct job *j = &s->ring[(s->ring_head + s->ring_len) % s->ring_cap];
+        memset(j, 0, sizeof(*j));
+        j->id = ++s->next_id;
+        j->path = path;
+        j->report = malloc(sizeof(*j->report));
+        if (!j->report)
+                return NULL;
+        report_init(j->report);
+        s->ring_len++;
+        return j;
+}
+
+static void submit(struct scan_run *s, struct walk *w, struct job *j) {
+        int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+
+        if (fd < 0) {
+                int e = errno;
+                walk_error(w, j->path, "cannot open", e);
+                job_fail(s, j, RULE_SCAN_ERROR, "cannot open: %s", strerror(e));
+                job_decide(s, j);
+                return;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                walk_error(w, j->path, "changed into something other than a regular file", 0);
+                job_fail(s, j, RULE_SCAN_ERROR, "%s", "not a regular file when opened");
+                job_decide(s, j);
+                close(fd);
+                return;
+        }
+        for (;;) {
+                size_t i;
+                for (i = 0; i < s->n_workers; i++)
+                        if (!s->worker_job[i] && s->workers[i].pid > 0)
+                                break;
+                if (i == s->n_workers) {
+                        if (s->failed) {
+                                job_fail(s, j, RULE_SCAN_ERROR, "%s", "no scanner worker could be started");
+                                job_decide(s, j);
+                                break;
+                        }
+                        wait_some(s);
+                        continue;
+                }
+                int r = worker_submit(&s->workers[i], j->id, fd, j->report, monotonic_ms() + s->timeout_ms);
+                if (r < 0) {
+                        worker_failed(s, i, RULE_SCAN_ERROR, "the scanner worker could not take the file");
+                        if (j->decided)
+                                break;
+                        continue;
+                }
+                s->worker_job[i] = j;
+                break;
+        }
+        close(fd);
+}
+
+static int busy_workers(const struct scan_run *s) {
+        int n = 0;
+        for (size_t i = 0; i < s->n_workers; i++)
+                n += s->worker_job[i] != NULL;
+        return n;
+}
+
+static void usage(FILE *f) {
+        fputs("usage: modelgate scan [--policy FILE] [--format text|json|sarif|csv] [--jobs N]\n"
+              "                      [--timeout SECONDS] PATH...\n"
+              "       modelgate --version\n"
+              "Scans model files (pickle, PyTorch, numpy, joblib and their containers) in\n"
+              "sandboxed workers and applies a policy. Exit status: 0 all allowed, 1 at least\n"
+              "one denied, 2 usage error, unreadable input or invalid policy.\n"
+              "See modelgate(1) and modelgate-policy(5).\n", f);
+}
+
+static int cmd_scan(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "policy", required_argument, NULL, 'p' },
+                { "manifest", required_argument, NULL, 'm' },
+                { "format", required_argument, NULL, 'f' },
+                { "jobs", required_argument, NULL, 'j' },
+                { "timeout", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *policy_path = NULL;
+        int format = OUTPUT_TEXT;
+        long jobs = sysconf(_SC_NPROCESSORS_ONLN), timeout = SCAN_TIMEOUT_DEFAULT_S;
+        struct policy *policy = NULL;
+        char err[POLICY_ERROR_MAX];
+        struct scan_run *s;
+        struct walk w = { 0 };
+        char *end;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "p:m:f:j:t:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'p':
+                        policy_path = optarg;
+                        break;
+                case 'm':
+                        fprintf(stderr, "modelgate: --manifest %s: hash manifests are not supported by this version\n", optarg);
+                        return 2;
+                case 'f':
+                        if ((format = output_format_from_name(optarg)) < 0) {
+                                fprintf(stderr, "modelgate: --format %s: expected text, json, sarif or csv\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'j':
+                        errno = 0;
+                        jobs = strtol(optarg, &end, 10);
+                        if (errno || *end || jobs < 1 || jobs > JOBS_MAX) {
+                                fprintf(stderr, "modelgate: --jobs %s: expected a number from 1 to %d\n", optarg, JOBS_MAX);
+                                return 2;
+                        }
+                        break;
+                case 't':
+                        errno = 0;
+                        timeout = strtol(optarg, &end, 10);
+                        if (errno || *end || timeout < 1 || timeout > 86400) {
+                                fprintf(stderr, "modelgate: --timeout %s: expected seconds from 1 to 86400\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind >= argc) {
+                fputs("modelgate scan: no PATH given\n", stderr);
+                usage(stderr);
+                return 2;
+        }
+        if (jobs < 1)
+                jobs = 1;
+        if (jobs > JOBS_MAX)
+                jobs = JOBS_MAX;
+
+        r = policy_load(policy_path, &policy, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "modelgate: invalid policy: %s\n", err);
+                return 2;
+        }
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                policy_free(policy);
+                fputs("modelgate: out of memory\n", stderr);
+                return 2;
+        }
+        s->policy = policy;
+        s->timeout_ms = (uint64_t) timeout * 1000;
+        s->n_workers = (size_t) jobs;
+        s->ring_cap = (size_t) jobs * REORDER_PER_JOB + 1;
+        s->ring = calloc(s->ring_cap, sizeof(*s->ring));
+        for (size_t i = 0; i < s->n_workers; i++)
+                s->workers[i].pid = -1;
+        if (!s->ring) {
+                fputs("modelgate: out of memory\n", stderr);
+                return 2;
+        }
+        for (size_t i = 0; i < s->n_workers; i++)
+                if (start_worker(s, i) < 0) {
+                        for (size_t k = 0; k < i; k++)
+                                worker_stop(&s->workers[k]);
+                        return 2;
+                }
+
+        w.roots = argv + optind;
+        w.n_roots = (size_t) (argc - optind);
+        output_begin(&s->out, stdout, (enum output_format) format, policy);
+
+        for (;;) {
+                /* Keep the ring from filling behind a slow head: wait instead. */
+                while (s->ring_len + 1 >= s->ring_cap) {
+                        wait_some(s);
+                        flush_ready(s);
+                }
+                char *path = walk_next(&w);
+                if (!path)
+                        break;
+                struct job *j = ring_push(s, path);
+                if (!j) {
+                        fputs("modelgate: out of memory\n", stderr);
+                        return 2;
+                }
+                submit(s, &w, j);
+                flush_ready(s);
+        }
+        while (busy_workers(s) > 0) {
+                wait_some(s);
+                flush_ready(s);
+        }
+        flush_ready(s);
+        output_end(&s->out);
+
+        for (size_t i = 0; i < s->n_workers; i++)
+                worker_finish(&s->workers[i]);
+        int status = w.errors ? 2 : s->out.denied ? 1 : 0;
+        if (w.errors)
+                fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+        free(s->ring);
+        free(s);
+        policy_free(policy);
+        return status;
+}
+
+int main(int argc, char **argv) {
+        if (argc >= 2 && strcmp(argv[1], "worker") == 0)
+                return worker_main();
+        /* A worker that dies must not kill us through a write to its socket. */
+        signal(SIGPIPE, SIG_IGN);
+        if (argc >= 2 && strcmp(argv[1], "scan") == 0)
+                return cmd_scan(argc - 1, argv + 1);
+        if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
+                printf("modelgate %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0)) {
+                usage(stdout);
+                return 0;
+        }
+        if (argc >= 2)
+                fprintf(stderr, "modelgate: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+}
