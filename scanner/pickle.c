@@ -18,12 +18,15 @@
 #define PICKLE_STACK_MAX     (1u << 20)   /* values; CPython batches APPENDS by 1000 */
 #define PICKLE_MARKS_MAX     (1u << 16)   /* nesting depth of MARKs */
 #define PICKLE_MEMO_MAX      (1u << 22)   /* 4M memo slots = 96 MiB of values */
-#define PICKLE_OBJS_MAX      (1u << 20)   /* live simulated containers/objects */
+#define PICKLE_OBJS_MAX      (1u << 22)   /* live containers, as many as memo slots:
+                                           * a pickler memoizes every container */
 #define PICKLE_ARENA_MAX     ((size_t) 64 << 20)  /* decoded strings and decoder outputs */
 #define PICKLE_NAME_MAX      1024         /* longest module/qualname decoded for matching */
 #define PICKLE_GLOBALS_TRACKED 4096       /* imports remembered by index for messages */
 #define PICKLE_SNIFF_OPCODES 64           /* opcodes a headerless sniff may run */
 #define POBJ_KEEP            16           /* items kept per container; the rest are counted */
+#define POBJ_INLINE          4            /* kept inline; more (up to POBJ_KEEP) on demand, so a
+                                           * memoized pair costs ~120 bytes, not ~400 */
 #define PICKLE_HIGHEST_PROTOCOL 5
 
 enum pv_kind {
@@ -45,12 +48,17 @@ enum global_tag {
 
 struct pobj;
 
+/* 16 bytes: a memo of millions of slots is the VM's largest structure. */
 struct pv {
         uint8_t kind;
         uint8_t tag;            /* PV_GLOBAL: enum global_tag */
         uint8_t present;        /* memo slots only: the slot has been set */
-        int32_t gidx;           /* PV_GLOBAL: index into vm->gnames, -1 if untracked */
-        size_t len;             /* PV_STR/PV_BYTES/PV_BIGINT: byte length */
+        uint8_t reserved;
+        union {
+                uint32_t len;   /* PV_STR/PV_BYTES/PV_BIGINT: byte length; content of
+                                 * 4 GiB or more is kept as unknown (s NULL) */
+                int32_t gidx;   /* PV_GLOBAL: index into vm->gnames, -1 if untracked */
+        };
         union {
                 const uint8_t *s;   /* NULL when the content is not known */
                 int64_t i;
@@ -61,9 +69,29 @@ struct pv {
 struct pobj {
         uint32_t refs;
         uint32_t n;             /* items ever added */
-        struct pobj *next_free;
-        struct pv items[POBJ_KEEP];  /* PV_OBJ: [0] callable, [1] args, [2] state */
+        struct pv inl[POBJ_INLINE];  /* PV_OBJ: [0] callable, [1] args, [2] state */
+        struct pv *more;             /* items POBJ_INLINE..POBJ_KEEP-1, allocated on demand */
 };
+
+_Static_assert(sizeof(struct pv) == 16, "struct pv must stay 16 bytes");
+
+static const struct pv pv_absent;
+
+/* A string or bytes value over [p, p+n); content beyond 4 GiB is not tracked. */
+static inline struct pv pv_bytes(enum pv_kind kind, const uint8_t *p, size_t n) {
+        if (n >= UINT32_MAX)
+                return (struct pv) { .kind = (uint8_t) kind, .len = UINT32_MAX, .s = NULL };
+        return (struct pv) { .kind = (uint8_t) kind, .len = (uint32_t) n, .s = p };
+}
+
+/* Item i of o for reading; an absent item reads as PV_NONE. */
+static inline const struct pv *pobj_get(const struct pobj *o, size_t i) {
+        if (i < POBJ_INLINE)
+                return &o->inl[i];
+        if (i < POBJ_KEEP && o->more)
+                return &o->more[i - POBJ_INLINE];
+        return &pv_absent;
+}
 
 struct gname {
         char text[2 * REPORT_NAME_MAX];
@@ -74,6 +102,55 @@ enum frame_mode {
         FRAMES_DISCARD,         /* file without peek (torch's BytesIO): a read that
                                  * crosses a frame end drops the frame's tail */
 };
+
+/* Fixed-size allocation for containers: chunks of many objects, a free list for
+ * reuse, and one sweep at the end instead of a walk over every object. */
+#define POOL_CHUNK_BYTES ((size_t) 2 << 20)
+
+struct pool_chunk {
+        struct pool_chunk *next;
+        size_t used;
+        _Alignas(16) uint8_t data[];
+};
+
+struct pool {
+        size_t elem;
+        struct pool_chunk *chunks;
+        void *free;
+};
+
+static void *pool_alloc(struct pool *p) {
+        if (p->free) {
+                void *r = p->free;
+                p->free = *(void **) r;
+                return r;
+        }
+        if (!p->chunks || POOL_CHUNK_BYTES - p->chunks->used < p->elem) {
+                struct pool_chunk *c = malloc(sizeof(*c) + POOL_CHUNK_BYTES);
+                if (!c)
+                        return NULL;
+                c->used = 0;
+                c->next = p->chunks;
+                p->chunks = c;
+        }
+        void *r = p->chunks->data + p->chunks->used;
+        p->chunks->used += p->elem;
+        return r;
+}
+
+static void pool_free(struct pool *p, void *x) {
+        *(void **) x = p->free;
+        p->free = x;
+}
+
+static void pool_destroy(struct pool *p) {
+        while (p->chunks) {
+                struct pool_chunk *c = p->chunks;
+                p->chunks = c->next;
+                free(c);
+        }
+        p->free = NULL;
+}
 
 struct arena_block {
         struct arena_block *next;
@@ -104,7 +181,8 @@ struct vm {
         size_t cap_memo, memo_len;
 
         size_t n_objs;
-        struct pobj *free_objs;
+        struct pool objs;       /* struct pobj */
+        struct pool mores;      /* POBJ_KEEP - POBJ_INLINE extra items */
         struct pobj **dead;     /* pending frees, iterative to bound C stack use */
         size_t n_dead, cap_dead;
 
@@ -188,7 +266,7 @@ static void vm_release_dead(struct vm *vm) {
                 struct pobj *o = vm->dead[--vm->n_dead];
                 /* Unused slots are zeroed (PV_NONE), so every slot can be visited. */
                 for (size_t i = 0; i < POBJ_KEEP; i++) {
-                        struct pv *c = &o->items[i];
+                        struct pv *c = (struct pv *) pobj_get(o, i);
                         if (pv_has_obj(c) && c->o && --c->o->refs == 0) {
                                 if (vm->n_dead == vm->cap_dead) {
                                         size_t nc = vm->cap_dead ? vm->cap_dead * 2 : 256;
@@ -201,8 +279,9 @@ static void vm_release_dead(struct vm *vm) {
                                 vm->dead[vm->n_dead++] = c->o;
                         }
                 }
-                o->next_free = vm->free_objs;
-                vm->free_objs = o;
+                if (o->more)
+                        pool_free(&vm->mores, o->more);
+                pool_free(&vm->objs, o);
                 vm->n_objs--;
         }
 }
@@ -229,15 +308,10 @@ static struct pobj *vm_new_obj(struct vm *vm) {
                 vm_limit(vm, "number of live containers", PICKLE_OBJS_MAX);
                 return NULL;
         }
-        if (vm->free_objs) {
-                o = vm->free_objs;
-                vm->free_objs = o->next_free;
-        } else {
-                o = malloc(sizeof(*o));
-                if (!o) {
-                        vm_limit(vm, "memory for containers", PICKLE_OBJS_MAX);
-                        return NULL;
-                }
+        o = pool_alloc(&vm->objs);
+        if (!o) {
+                vm_limit(vm, "memory for containers", PICKLE_OBJS_MAX);
+                return NULL;
         }
         memset(o, 0, sizeof(*o));
         o->refs = 1;
@@ -247,10 +321,16 @@ static struct pobj *vm_new_obj(struct vm *vm) {
 
 /* Adds v to o, taking over the caller's reference. */
 static inline void pobj_add(struct vm *vm, struct pobj *o, struct pv *v) {
-        if (o->n < POBJ_KEEP)
-                o->items[o->n] = *v;
-        else
-                pv_unref(vm, v);
+        if (o->n < POBJ_INLINE)
+                o->inl[o->n] = *v;
+        else {
+                if (o->n < POBJ_KEEP && !o->more && (o->more = pool_alloc(&vm->mores)))
+                        memset(o->more, 0, (POBJ_KEEP - POBJ_INLINE) * sizeof(*o->more));
+                if (o->n < POBJ_KEEP && o->more)
+                        o->more[o->n - POBJ_INLINE] = *v;
+                else
+                        pv_unref(vm, v);
+        }
         o->n++;
 }
 
@@ -484,7 +564,7 @@ static bool decode_raw_unicode_escape(struct vm *vm, const uint8_t *s, size_t n,
                         i++;
                 }
         }
-        *ret = (struct pv) { .kind = PV_STR, .len = o, .s = out };
+        *ret = pv_bytes(PV_STR, out, o);
         return true;
 }
 
@@ -545,7 +625,7 @@ static bool decode_string_literal(struct vm *vm, const uint8_t *s, size_t n, str
                         }
                 }
         }
-        *ret = (struct pv) { .kind = PV_STR, .len = o, .s = out };
+        *ret = pv_bytes(PV_STR, out, o);
         return true;
 }
 
@@ -770,7 +850,7 @@ static bool decode_zlib(struct vm *vm, const uint8_t *s, size_t n, struct pv *re
         free(out);
         if (!dst)
                 return false;
-        *ret = (struct pv) { .kind = PV_BYTES, .len = got, .s = dst };
+        *ret = pv_bytes(PV_BYTES, dst, got);
         return true;
 }
 
@@ -782,13 +862,13 @@ static bool vm_emulate_decoder(struct vm *vm, const struct pv *callable, const s
                 return false;
         if (args->kind != PV_TUPLE || !args->o || args->o->n < 1)
                 return false;
-        const struct pv *data = &args->o->items[0];
+        const struct pv *data = pobj_get(args->o, 0);
         if ((data->kind != PV_STR && data->kind != PV_BYTES) || !data->s)
                 return false;
 
         enum global_tag tag = callable->tag;
         if (tag == TAG_DECODE_CODECS) {
-                const struct pv *enc = args->o->n >= 2 ? &args->o->items[1] : NULL;
+                const struct pv *enc = args->o->n >= 2 ? pobj_get(args->o, 1) : NULL;
                 if (!enc || enc->kind != PV_STR || !enc->s)
                         return false;
                 if (name_eq(enc->s, enc->len, "hex") || name_eq(enc->s, enc->len, "hex_codec"))
@@ -810,7 +890,7 @@ static bool vm_emulate_decoder(struct vm *vm, const struct pv *callable, const s
                                            : decode_base64(data->s, data->len, out);
         if (got == SIZE_MAX)
                 return false;
-        *ret = (struct pv) { .kind = PV_BYTES, .len = got, .s = out };
+        *ret = pv_bytes(PV_BYTES, out, got);
         return true;
 }
 
@@ -821,9 +901,9 @@ static const struct pv *dict_get(const struct pv *d, const char *key) {
                 return NULL;
         size_t n = d->o->n < POBJ_KEEP ? d->o->n : POBJ_KEEP;
         for (size_t i = 0; i + 1 < n; i += 2) {
-                const struct pv *k = &d->o->items[i];
+                const struct pv *k = pobj_get(d->o, i);
                 if (k->kind == PV_STR && k->s && name_eq(k->s, k->len, key))
-                        return &d->o->items[i + 1];
+                        return pobj_get(d->o, i + 1);
         }
         return NULL;
 }
@@ -862,18 +942,18 @@ static void vm_joblib_skip_array(struct vm *vm, const struct pv *state) {
                 return;
         }
         /* dtype object: items[1] = args ('f8', False, True), items[2] = BUILD state. */
-        const struct pv *dargs = &dtype->o->items[1], *dstate = &dtype->o->items[2];
-        if (dargs->kind != PV_TUPLE || !dargs->o || dargs->o->n < 1 || dargs->o->items[0].kind != PV_STR ||
-            !dargs->o->items[0].s) {
+        const struct pv *dargs = pobj_get(dtype->o, 1), *dstate = pobj_get(dtype->o, 2);
+        if (dargs->kind != PV_TUPLE || !dargs->o || dargs->o->n < 1 || pobj_get(dargs->o, 0)->kind != PV_STR ||
+            !pobj_get(dargs->o, 0)->s) {
                 vm_finding(vm, RULE_MALFORMED, SEV_HIGH, "joblib: unreadable dtype at offset %zu", vm->pos);
                 vm->failed = true;
                 return;
         }
-        const struct pv *ts = &dargs->o->items[0];
+        const struct pv *ts = pobj_get(dargs->o, 0);
         int64_t elsize = -1, flags = 0;
         if (dstate->kind == PV_TUPLE && dstate->o && dstate->o->n >= 8) {
-                pv_small_int(&dstate->o->items[5], &elsize);
-                pv_small_int(&dstate->o->items[7], &flags);
+                pv_small_int(pobj_get(dstate->o, 5), &elsize);
+                pv_small_int(pobj_get(dstate->o, 7), &flags);
         }
         bool hasobject = (ts->len >= 1 && ts->s[0] == 'O') || (flags & 1);
         uint64_t itemsize = 0;
@@ -901,7 +981,7 @@ static void vm_joblib_skip_array(struct vm *vm, const struct pv *state) {
         uint64_t count = 1;
         for (uint32_t i = 0; i < shape->o->n; i++) {
                 int64_t d;
-                if (!pv_small_int(&shape->o->items[i], &d) || d < 0) {
+                if (!pv_small_int(pobj_get(shape->o, i), &d) || d < 0) {
                         vm_finding(vm, RULE_MALFORMED, SEV_HIGH, "joblib: invalid array shape at offset %zu", vm->pos);
                         vm->failed = true;
                         return;
@@ -1034,8 +1114,8 @@ static void vm_call(struct vm *vm, struct pv *callable, struct pv *args, const c
                         pv_unref(vm, args);
                         return;
                 }
-                o->items[0] = *callable;
-                o->items[1] = *args;
+                o->inl[0] = *callable;
+                o->inl[1] = *args;
                 o->n = 2;
                 result.o = o;
                 vm_push(vm, result);
@@ -1068,14 +1148,14 @@ static void vm_build(struct vm *vm) {
         }
         if (inst->kind == PV_OBJ && inst->o) {
                 struct pobj *o = inst->o;
-                const struct pv *callable = &o->items[0];
-                pv_unref(vm, &o->items[2]);
-                o->items[2] = state;
+                const struct pv *callable = &o->inl[0];
+                pv_unref(vm, &o->inl[2]);
+                o->inl[2] = state;
                 if (o->n < 3)
                         o->n = 3;
                 if (callable->kind == PV_GLOBAL && callable->tag == TAG_JOBLIB_WRAPPER) {
                         /* joblib's load_build pops the wrapper and pushes the array. */
-                        struct pv st = o->items[2];
+                        struct pv st = o->inl[2];
                         pv_ref(&st);
                         vm_joblib_skip_array(vm, &st);
                         pv_unref(vm, &st);
@@ -1223,7 +1303,7 @@ static void vm_run(struct vm *vm) {
                                         u |= ~UINT64_C(0) << (8 * sz);
                                 vm_push(vm, (struct pv) { .kind = PV_INT, .i = (int64_t) u });
                         } else
-                                vm_push(vm, (struct pv) { .kind = PV_BIGINT, .len = sz, .s = p });
+                                vm_push(vm, pv_bytes(PV_BIGINT, p, sz));
                         break;
                 }
                 case 'F': {     /* FLOAT */
@@ -1293,8 +1373,7 @@ static void vm_run(struct vm *vm) {
                         }
                         /* Python 3 decodes the protocol-2 string opcodes to str (ASCII
                          * by default), so they can name imports. */
-                        a = (struct pv) { .kind = (is_unicode || op == 'T' || op == 'U') ? PV_STR : PV_BYTES,
-                                          .len = (size_t) sz, .s = p };
+                        a = pv_bytes((is_unicode || op == 'T' || op == 'U') ? PV_STR : PV_BYTES, p, (size_t) sz);
                         vm_check_embedded(vm, &a);
                         vm_push(vm, a);
                         break;
@@ -1583,21 +1662,16 @@ static void vm_init(struct vm *vm, struct scan_ctx *ctx, const uint8_t *buf, siz
         vm->len = len;
         vm->quiet = quiet;
         vm->import_names_valid = true;
+        vm->objs.elem = sizeof(struct pobj);
+        vm->mores.elem = (POBJ_KEEP - POBJ_INLINE) * sizeof(struct pv);
         if (!quiet)
                 vm->gnames = calloc(PICKLE_GLOBALS_TRACKED, sizeof(*vm->gnames));
 }
 
 static void vm_free(struct vm *vm) {
-        for (size_t i = 0; i < vm->n_stack; i++)
-                pv_unref(vm, &vm->stack[i]);
-        for (size_t i = 0; i < vm->cap_memo; i++)
-                pv_unref(vm, &vm->memo[i]);
-        pv_unref(vm, &vm->result);
-        while (vm->free_objs) {
-                struct pobj *o = vm->free_objs;
-                vm->free_objs = o->next_free;
-                free(o);
-        }
+        /* Every container lives in the pools: no walk over the memo is needed. */
+        pool_destroy(&vm->objs);
+        pool_destroy(&vm->mores);
         free(vm->stack);
         free(vm->memo);
         free(vm->marks);
@@ -1632,7 +1706,7 @@ static void vm_fill_result(const struct vm *vm, struct pickle_result *ret, bool 
         }
         if (complete && vm->result.kind == PV_TUPLE && vm->result.o && vm->result.o->n > 0 &&
             vm->result.o->n <= POBJ_KEEP) {
-                const struct pv *last = &vm->result.o->items[vm->result.o->n - 1];
+                const struct pv *last = pobj_get(vm->result.o, vm->result.o->n - 1);
                 if (last->kind == PV_GLOBAL && last->gidx >= 0)
                         snprintf(ret->result_last_global, sizeof(ret->result_last_global), "%.*s",
                                  (int) sizeof(ret->result_last_global) - 1, vm->gnames[last->gidx].text);
