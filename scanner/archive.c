@@ -65,15 +65,12 @@ static const uint8_t *torch_rest(const struct archive_scan *a, const struct zip_
 
 /* "<prefix>/<record>", matched without regard to case as miniz locates records. */
 static bool is_torch_record(const struct archive_scan *a, const struct zip_entry *e, const char *record) {
-        size_t n, rn = strlen(record);
-        const uint8_t *rest;
+        size_t rn = strlen(record);
 
         if (!a->prefix || e->name_len != a->prefix_len + 1 + rn ||
             !bytes_caseeq(e->name, (const char *) a->prefix, a->prefix_len) || e->name[a->prefix_len] != '/')
                 return false;
-        rest = e->name + a->prefix_len + 1;
-        n = rn;
-        return bytes_caseeq(rest, record, n);
+        return bytes_caseeq(e->name + a->prefix_len + 1, record, rn);
 }
 
 /* "<prefix>/<dir>/<digits>": a tensor storage, read by torch as raw bytes. */
@@ -143,10 +140,12 @@ static void member_finding(struct archive_scan *a, const struct zip_entry *e, en
         report_add_finding(a->ctx->report, rule, SEV_HIGH, VIA_NONE, member, NULL, "%s", msg);
 }
 
-/* Reads a member, the first `want` bytes or (whole) all of it up to
- * SCAN_INFLATE_MAX, charging inflated bytes to the archive's budget. */
-static int member_read(struct archive_scan *a, const struct zip_entry *e, bool whole, struct member_data *md) {
-        size_t want = whole ? SCAN_INFLATE_MAX : ARCHIVE_SNIFF_MAX, limit = want;
+/* Reads the first `want` bytes of a member into *md, charging inflated bytes to
+ * the archive's budget. want == SCAN_INFLATE_MAX means the whole member: one
+ * longer than that is reported. */
+static int member_read(struct archive_scan *a, const struct zip_entry *e, size_t want, struct member_data *md) {
+        bool whole = want == SCAN_INFLATE_MAX;
+        size_t limit = want;
         struct member_data n = { 0 };
         int r;
 
@@ -206,7 +205,7 @@ static void member_leave(struct archive_scan *a, const char saved[static REPORT_
 static void scan_pickle_member(struct archive_scan *a, const struct zip_entry *e, struct member_data *md) {
         char saved[REPORT_MEMBER_MAX];
 
-        if (md->state == ZIP_READ_PREFIX && member_read(a, e, true, md) < 0)
+        if (md->state == ZIP_READ_PREFIX && member_read(a, e, SCAN_INFLATE_MAX, md) < 0)
                 return;
         member_enter(a, e, saved);
         pickle_scan_all(a->ctx, md->data, md->len);
@@ -223,10 +222,19 @@ static void scan_npy_member(struct archive_scan *a, const struct zip_entry *e, s
         member_enter(a, e, saved);
         r = npy_scan_prefix(a->ctx, md->data, md->len,
                             md->state == ZIP_READ_PREFIX ? e->size : md->len, &h);
+        if (r == -ENODATA && md->len < NPY_PREFIX_MAX) {
+                /* A header longer than the sniffed bytes: read just enough. */
+                member_leave(a, saved);
+                if (member_read(a, e, NPY_PREFIX_MAX, md) < 0)
+                        return;
+                member_enter(a, e, saved);
+                r = npy_scan_prefix(a->ctx, md->data, md->len,
+                                    md->state == ZIP_READ_PREFIX ? e->size : md->len, &h);
+        }
         member_leave(a, saved);
         if (r == 0)
                 return;
-        if (md->state == ZIP_READ_PREFIX && member_read(a, e, true, md) < 0)
+        if (md->state == ZIP_READ_PREFIX && member_read(a, e, SCAN_INFLATE_MAX, md) < 0)
                 return;
         member_enter(a, e, saved);
         if (r == 1)
@@ -239,7 +247,7 @@ static void scan_npy_member(struct archive_scan *a, const struct zip_entry *e, s
 static void scan_other_member(struct archive_scan *a, const struct zip_entry *e, struct member_data *md) {
         char name[REPORT_MEMBER_MAX];
 
-        if (md->state == ZIP_READ_PREFIX && member_read(a, e, true, md) < 0)
+        if (md->state == ZIP_READ_PREFIX && member_read(a, e, SCAN_INFLATE_MAX, md) < 0)
                 return;
         zip_entry_name(e, name);
         scan_nested(a->ctx, name, md->data, md->len);
@@ -252,7 +260,7 @@ static void scan_member(struct archive_scan *a, const struct zip_entry *e) {
         /* Records torch unpickles by name, whatever their bytes look like. */
         force_pickle = is_torch_record(a, e, "data.pkl") || is_torch_record(a, e, "constants.pkl") ||
                        ends_with_ci(e, ".pkl");
-        if (member_read(a, e, false, &md) < 0)
+        if (member_read(a, e, ARCHIVE_SNIFF_MAX, &md) < 0)
                 return;
         if (npy_sniff(md.data, md.len)) {
                 a->n_npy++;

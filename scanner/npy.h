@@ -13,6 +13,14 @@
 #define NPY_MAGIC     "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
 
+/* Longest header we parse at all. Above numpy's own cap (10000 characters) so that
+ * object arrays loaded with allow_pickle=True, which lifts that cap, are still
+ * read; beyond it the file is refused unread. */
+#define NPY_HEADER_PARSE_MAX 65536
+
+/* Bytes npy_scan_prefix() may need: magic, version, a 4-byte length, the header. */
+#define NPY_PREFIX_MAX (NPY_MAGIC_LEN + 2 + 4 + NPY_HEADER_PARSE_MAX)
+
 struct npy_header {
         uint8_t major, minor;
         size_t data_offset;       /* first byte after the header */
@@ -38,8 +46,8 @@ void npy_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t len);
  * Returns 0 when that was enough (a numeric array, its size checked against
  * total_len, or an invalid header, reported); 1 when the array holds objects: *ret
  * is filled in and the caller reads the whole member and calls npy_scan_objects();
- * -ENODATA when the header is longer than the prefix (nothing reported: read the
- * whole member and call npy_scan()). */
+ * -ENODATA when the header is longer than the prefix (nothing reported: call again
+ * with NPY_PREFIX_MAX bytes, or npy_scan() on the whole member). */
 int npy_scan_prefix(struct scan_ctx *ctx, const uint8_t *buf, size_t prefix_len, uint64_t total_len,
                     struct npy_header *ret);
 

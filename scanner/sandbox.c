@@ -116,8 +116,13 @@ int sandbox_enter(int keep_fd, const char **ret_step) {
         }
         step = "setting resource limits";
         if ((r = set_limit(RLIMIT_NOFILE, SANDBOX_NOFILE)) < 0 || (r = set_limit(RLIMIT_FSIZE, 0)) < 0 ||
-            (r = set_limit(RLIMIT_CORE, 0)) < 0 || (r = set_limit(RLIMIT_DATA, SANDBOX_DATA_LIMIT)) < 0)
+            (r = set_limit(RLIMIT_CORE, 0)) < 0)
                 goto fail;
+#ifndef MODELGATE_SANITIZE
+        /* Not under AddressSanitizer, whose shadow memory is a huge private mapping. */
+        if ((r = set_limit(RLIMIT_DATA, SANDBOX_DATA_LIMIT)) < 0)
+                goto fail;
+#endif
         step = "dropping root to nobody";
         if ((r = drop_root()) < 0)
                 goto fail;

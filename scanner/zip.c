@@ -2,6 +2,9 @@
  * buffer the way PyTorch's miniz-based reader does, and reports every departure from
  * a well-formed archive. It reads no member data unless zip_read() asks, and never
  * inflates beyond the caller's limit, whatever sizes the archive claims. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* qsort_r */
+#endif
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,7 +24,6 @@
 #define ZIP_CDH_SIG         0x02014b50u
 #define ZIP_CDH_SIZE        46
 #define ZIP_LFH_SIG         0x04034b50u
-#define ZIP_LFH_SIZE        30
 #define ZIP_DD_SIG          0x08074b50u
 #define ZIP_EXTRA_ZIP64     0x0001
 #define ZIP_EXTRA_UNICODE_PATH 0x7075
@@ -127,6 +129,8 @@ static void check_unicode_path(struct scan_ctx *ctx, const struct zip_entry *e,
         uint8_t version;
         uint32_t crc;
         char other[REPORT_MEMBER_MAX];
+        const uint8_t *path;
+        size_t n;
 
         if (extra_find(extra, len, ZIP_EXTRA_UNICODE_PATH, &f) < 0)
                 return;
@@ -135,9 +139,11 @@ static void check_unicode_path(struct scan_ctx *ctx, const struct zip_entry *e,
                               "zip: invalid Unicode path extra field in the %s", where);
                 return;
         }
-        if (cursor_left(&f) == e->name_len && memcmp(f.base + f.pos, e->name, e->name_len) == 0)
+        n = cursor_left(&f);
+        (void) cursor_take(&f, n, &path);
+        if (n == e->name_len && memcmp(path, e->name, n) == 0)
                 return;
-        report_escape(other, sizeof(other), f.base + f.pos, cursor_left(&f), NULL);
+        report_escape(other, sizeof(other), path, n, NULL);
         entry_finding(ctx, e, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
                       "zip: the Unicode path extra field in the %s renames this member to \"%s\"",
                       where, other);
@@ -149,7 +155,6 @@ static void describe_flags(uint16_t flags, char *buf, size_t size) {
                 const char *what;
         } bits[] = {
                 { ZIP_FLAG_ENCRYPTED, "encrypted" },
-                { ZIP_FLAG_DATA_DESCRIPTOR, "data descriptor" },
                 { ZIP_FLAG_PATCHED, "patched data" },
                 { ZIP_FLAG_STRONG_ENCRYPTION, "strong encryption" },
                 { ZIP_FLAG_MASKED_HEADERS, "masked local headers" },
@@ -218,6 +223,45 @@ static void check_name(struct scan_ctx *ctx, const struct zip_entry *e) {
         }
 }
 
+/* The data descriptor after a member with flag bit 3: an optional signature, the
+ * CRC-32, then both sizes in 4 bytes, or 8 when the member is zip64 (miniz decides
+ * by whether it wrote a zip64 extra field, so both widths are tried). Streaming
+ * readers take the sizes from here; it must say what the central directory says. */
+static void check_data_descriptor(struct scan_ctx *ctx, const struct zip_reader *z, struct zip_entry *e) {
+        struct cursor d = cursor_make(z->buf, z->len), narrow, wide;
+        uint32_t first, crc, c32, u32;
+        uint64_t c64, u64;
+        bool sig, ok32, ok64;
+
+        if (cursor_seek(&d, (size_t) e->extent_end) < 0 || cursor_le32(&d, &first) < 0 ||
+            first == ZIP_LFH_SIG || first == ZIP_CDH_SIG || first == ZIP64_EOCD_SIG || first == ZIP_EOCD_SIG) {
+                entry_finding(ctx, e, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
+                              "zip: flag bit 3 is set but no data descriptor follows the data");
+                return;
+        }
+        sig = first == ZIP_DD_SIG;
+        if (sig && cursor_le32(&d, &crc) < 0)
+                crc = ~e->crc32;
+        else if (!sig)
+                crc = first;
+        narrow = wide = d;
+        ok32 = cursor_le32(&narrow, &c32) == 0 && cursor_le32(&narrow, &u32) == 0 &&
+               c32 == e->comp_size && u32 == e->size;
+        ok64 = cursor_le64(&wide, &c64) == 0 && cursor_le64(&wide, &u64) == 0 &&
+               c64 == e->comp_size && u64 == e->size;
+        if (crc != e->crc32 || (!ok32 && !ok64)) {
+                entry_finding(ctx, e, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
+                              "zip: data descriptor disagrees with the central directory (CRC-32 %08x)", crc);
+                /* A signed descriptor is the member's, whatever it says: the
+                 * layout check should not report its bytes again. */
+                narrow = d;
+                if (sig && cursor_skip(&narrow, 8) == 0)
+                        e->extent_end = narrow.pos;
+                return;
+        }
+        e->extent_end = ok32 ? narrow.pos : wide.pos;
+}
+
 /* Reads the local header of e and fills data_offset/extent_end/readable, comparing
  * what the local header says with the central directory. */
 static void check_local_header(struct scan_ctx *ctx, const struct zip_reader *z, struct zip_entry *e) {
@@ -226,7 +270,6 @@ static void check_local_header(struct scan_ctx *ctx, const struct zip_reader *z,
         uint16_t lneeded, lflags, lmethod, ltime, ldate, lname_len, lextra_len;
         const uint8_t *lname, *lextra;
         uint64_t lcsize, lusize;
-        bool lzip64 = false;
 
         if (e->local_offset > z->len || cursor_seek(&c, (size_t) e->local_offset) < 0 ||
             cursor_le32(&c, &sig) < 0 || sig != ZIP_LFH_SIG) {
@@ -289,13 +332,12 @@ static void check_local_header(struct scan_ctx *ctx, const struct zip_reader *z,
                                       "zip: local header sizes are 0xffffffff without a zip64 extra field");
                         return;
                 }
-                lzip64 = true;
         }
 
         bool descriptor = (lflags | e->flags) & ZIP_FLAG_DATA_DESCRIPTOR;
         if (!(descriptor && lcrc == 0 && lcsize == 0 && lusize == 0)) {
-                /* With a data descriptor the local fields may legitimately be zero;
-                 * the flag itself has been reported above. */
+                /* With a data descriptor the local fields are zero; the
+                 * descriptor itself is checked below. */
                 if (lcrc != e->crc32)
                         entry_finding(ctx, e, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
                                       "zip: local header CRC-32 %08x, central directory %08x",
@@ -307,20 +349,8 @@ static void check_local_header(struct scan_ctx *ctx, const struct zip_reader *z,
                                       (unsigned long long) e->comp_size, (unsigned long long) e->size);
         }
 
-        if (descriptor) {
-                /* The descriptor after the data belongs to the member: optional
-                 * signature, CRC-32, then 4- or 8-byte sizes. */
-                struct cursor d = cursor_make(z->buf, z->len);
-                bool wide = lzip64 || e->comp_size >= ZIP_U32_MAX || e->size >= ZIP_U32_MAX;
-                size_t n = 4 + (wide ? 16 : 8);
-                uint32_t dsig;
-
-                if (cursor_seek(&d, (size_t) e->extent_end) == 0 && cursor_le32(&d, &dsig) == 0 &&
-                    dsig == ZIP_DD_SIG)
-                        n += 4;
-                if (n <= z->len - e->extent_end)
-                        e->extent_end += n;
-        }
+        if (descriptor)
+                check_data_descriptor(ctx, z, e);
 }
 
 struct end_record {
@@ -497,23 +527,23 @@ static int central_entry_read(struct scan_ctx *ctx, struct cursor *cd, struct zi
         return 0;
 }
 
-static const struct zip_reader *sort_reader;  /* qsort has no context argument */
-
-static int cmp_by_name(const void *a, const void *b) {
-        const struct zip_entry *x = &sort_reader->entries[*(const size_t *) a];
-        const struct zip_entry *y = &sort_reader->entries[*(const size_t *) b];
+static int cmp_by_name(const void *a, const void *b, void *userdata) {
+        const struct zip_reader *z = userdata;
+        const struct zip_entry *x = &z->entries[*(const size_t *) a];
+        const struct zip_entry *y = &z->entries[*(const size_t *) b];
         int d = name_casecmp(x->name, x->name_len, y->name, y->name_len);
         if (d)
                 return d;
-        return *(const size_t *) a < *(const size_t *) b ? -1 : 1;
+        return (*(const size_t *) a > *(const size_t *) b) - (*(const size_t *) a < *(const size_t *) b);
 }
 
-static int cmp_by_offset(const void *a, const void *b) {
-        const struct zip_entry *x = &sort_reader->entries[*(const size_t *) a];
-        const struct zip_entry *y = &sort_reader->entries[*(const size_t *) b];
+static int cmp_by_offset(const void *a, const void *b, void *userdata) {
+        const struct zip_reader *z = userdata;
+        const struct zip_entry *x = &z->entries[*(const size_t *) a];
+        const struct zip_entry *y = &z->entries[*(const size_t *) b];
         if (x->local_offset != y->local_offset)
                 return x->local_offset < y->local_offset ? -1 : 1;
-        return *(const size_t *) a < *(const size_t *) b ? -1 : 1;
+        return (*(const size_t *) a > *(const size_t *) b) - (*(const size_t *) a < *(const size_t *) b);
 }
 
 /* Duplicate names: PyTorch's reader finds records by a case-insensitive binary
@@ -522,8 +552,7 @@ static int cmp_by_offset(const void *a, const void *b) {
 static void check_duplicates(struct scan_ctx *ctx, const struct zip_reader *z, size_t *idx) {
         for (size_t i = 0; i < z->n_entries; i++)
                 idx[i] = i;
-        sort_reader = z;
-        qsort(idx, z->n_entries, sizeof(*idx), cmp_by_name);
+        qsort_r(idx, z->n_entries, sizeof(*idx), cmp_by_name, (void *) z);
         for (size_t i = 1; i < z->n_entries; i++) {
                 const struct zip_entry *a = &z->entries[idx[i - 1]], *b = &z->entries[idx[i]];
                 if (name_casecmp(a->name, a->name_len, b->name, b->name_len) != 0)
@@ -540,6 +569,18 @@ static void check_duplicates(struct scan_ctx *ctx, const struct zip_reader *z, s
 /* Every byte of a well-formed archive belongs to exactly one member, the central
  * directory or the end records. Overlaps, gaps and prepended data are bytes that
  * one reader sees and another does not. */
+static bool all_zero(const struct zip_reader *z, uint64_t from, uint64_t to) {
+        struct cursor all = cursor_make(z->buf, z->len), c;
+        uint8_t b;
+
+        if (from > to || to > z->len || cursor_slice(&all, (size_t) from, (size_t) (to - from), &c) < 0)
+                return false;
+        while (cursor_u8(&c, &b) == 0)
+                if (b)
+                        return false;
+        return true;
+}
+
 static void check_layout(struct scan_ctx *ctx, struct zip_reader *z, const struct end_record *er,
                          size_t *idx) {
         size_t n = 0;
@@ -549,9 +590,8 @@ static void check_layout(struct scan_ctx *ctx, struct zip_reader *z, const struc
         for (size_t i = 0; i < z->n_entries; i++)
                 if (z->entries[i].readable)
                         idx[n++] = i;
-        sort_reader = z;
         if (n > 1)
-                qsort(idx, n, sizeof(*idx), cmp_by_offset);
+                qsort_r(idx, n, sizeof(*idx), cmp_by_offset, z);
 
         z->first_local_offset = n > 0 ? z->entries[idx[0]].local_offset : er->cd_offset;
         if (z->first_local_offset > 0)
@@ -565,7 +605,8 @@ static void check_layout(struct scan_ctx *ctx, struct zip_reader *z, const struc
                         zip_entry_name(prev, other);
                         entry_finding(ctx, e, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
                                       "zip: member data overlaps member \"%s\"", other);
-                } else if (prev && e->local_offset > end)
+                } else if (prev && e->local_offset > end && !all_zero(z, end, e->local_offset))
+                        /* Zero padding (an aligning writer) hides nothing. */
                         entry_finding(ctx, e, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
                                       "zip: %llu bytes before this member belong to no member",
                                       (unsigned long long) (e->local_offset - end));
@@ -576,7 +617,7 @@ static void check_layout(struct scan_ctx *ctx, struct zip_reader *z, const struc
         }
         if (n > 0 && end > er->cd_offset)
                 archive_finding(ctx, RULE_ARCHIVE_TAMPERED, "zip: member data overlaps the central directory");
-        else if (n > 0 && end < er->cd_offset)
+        else if (n > 0 && end < er->cd_offset && !all_zero(z, end, er->cd_offset))
                 archive_finding(ctx, RULE_ARCHIVE_TAMPERED,
                                 "zip: %llu bytes before the central directory belong to no member",
                                 (unsigned long long) (er->cd_offset - end));

@@ -22,16 +22,18 @@
 #define ZIP_METHOD_STORED   0
 #define ZIP_METHOD_DEFLATED 8
 
-/* General-purpose flag bits that hide or patch content, or move the sizes out of
- * the local header: encrypted, data descriptor, patched data, strong encryption,
- * masked local headers. A writer of model files sets none of them. */
+/* General-purpose flag bits that hide or patch content: encrypted, patched data,
+ * strong encryption, masked local headers. A writer of model files sets none.
+ * Bit 3 (data descriptor) is different: miniz, and so torch.save(), sets it on
+ * every member it writes. It is reported only when the descriptor after the data
+ * is missing or disagrees with the central directory. */
 #define ZIP_FLAG_ENCRYPTED        0x0001
 #define ZIP_FLAG_DATA_DESCRIPTOR  0x0008
 #define ZIP_FLAG_PATCHED          0x0020
 #define ZIP_FLAG_STRONG_ENCRYPTION 0x0040
 #define ZIP_FLAG_MASKED_HEADERS   0x2000
-#define ZIP_FLAGS_SUSPICIOUS (ZIP_FLAG_ENCRYPTED | ZIP_FLAG_DATA_DESCRIPTOR | ZIP_FLAG_PATCHED | \
-                              ZIP_FLAG_STRONG_ENCRYPTION | ZIP_FLAG_MASKED_HEADERS)
+#define ZIP_FLAGS_SUSPICIOUS (ZIP_FLAG_ENCRYPTED | ZIP_FLAG_PATCHED | ZIP_FLAG_STRONG_ENCRYPTION | \
+                              ZIP_FLAG_MASKED_HEADERS)
 
 struct zip_entry {
         const uint8_t *name;      /* raw bytes inside the central directory; not NUL-terminated */

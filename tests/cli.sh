@@ -83,7 +83,8 @@ cp "$evil" "$tmp/names/$(printf 'new\nline\xff.pkl')"
 "$MODELGATE" scan "$tmp/names" >"$tmp/out" 2>/dev/null
 check "text output escapes newline and invalid UTF-8 in names" grep -qF 'new\x0aline\xff.pkl: DENY pickle' "$tmp/out"
 "$MODELGATE" scan --format json "$tmp/names" >"$tmp/names.json" 2>/dev/null
-check "JSON with an odd name is valid and passes check-report.py" "$PYTHON3" "$check_report" "$tmp/names.json"
+check "JSON with an odd name is valid and passes check-report.py" \
+        bash -c "'$PYTHON3' '$check_report' '$tmp/names.json' >/dev/null"
 "$MODELGATE" scan --format csv "$tmp/names" >"$tmp/names.csv" 2>/dev/null
 check "CSV with an odd name keeps one record per row" \
         "$PYTHON3" -c "import csv,sys; rows=list(csv.reader(open('$tmp/names.csv', newline='', encoding='utf-8'))); sys.exit(not (len(rows)==2 and 'new\\\\x0aline' in rows[1][0]))"

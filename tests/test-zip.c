@@ -93,6 +93,10 @@ struct zmember {
         uint16_t flags;             /* both headers */
         bool bad_crc;               /* both headers carry a wrong CRC-32 */
         bool zip64;                 /* 0xffffffff fields plus zip64 extras */
+        bool torch_style;           /* as miniz writes for torch.save(): flags 0x0808,
+                                     * zero local CRC/sizes, "FB" padding to align the
+                                     * data at 64 bytes, data descriptor after it */
+        bool bad_descriptor;        /* torch_style with a wrong CRC in the descriptor */
         /* Lies, each applied when its has_ flag is set. */
         bool has_local_flags, has_method, has_local_method, has_alias;
         bool has_size, has_central_comp_size, has_local_usize;
@@ -140,6 +144,7 @@ static void zip_build(struct buf *out, struct zmember *m, size_t n, const struct
                 uint16_t lmethod = z->has_local_method ? z->local_method : method;
                 uint16_t lflags = z->has_local_flags ? z->local_flags : z->flags;
                 uint64_t usize;
+                size_t pad = 0;
 
                 if (z->has_alias)
                         continue;
@@ -153,18 +158,29 @@ static void zip_build(struct buf *out, struct zmember *m, size_t n, const struct
                 if (z->has_local_usize)
                         usize = z->local_usize;
                 z->off = out->len;
+                if (z->torch_style) {
+                        z->flags |= 0x0808;
+                        lflags |= 0x0808;
+                        pad = (64 - (out->len + 30 + lname_len + 4) % 64) % 64;
+                }
                 b_le32(out, 0x04034b50);
                 b_le16(out, z->zip64 ? 45 : 20);
                 b_le16(out, lflags);
                 b_le16(out, lmethod);
                 b_le16(out, 0);
                 b_le16(out, 0);
-                b_le32(out, z->crc);
-                b_le32(out, z->zip64 ? 0xffffffffu : (uint32_t) z->clen);
-                b_le32(out, z->zip64 ? 0xffffffffu : (uint32_t) usize);
+                b_le32(out, z->torch_style ? 0 : z->crc);
+                b_le32(out, z->torch_style ? 0 : z->zip64 ? 0xffffffffu : (uint32_t) z->clen);
+                b_le32(out, z->torch_style ? 0 : z->zip64 ? 0xffffffffu : (uint32_t) usize);
                 b_le16(out, (uint16_t) lname_len);
-                b_le16(out, z->zip64 ? 20 : 0);
+                b_le16(out, (uint16_t) (z->zip64 ? 20 : z->torch_style ? 4 + pad : 0));
                 b_put(out, lname, lname_len);
+                if (z->torch_style) {
+                        b_le16(out, 0x4246);   /* "FB" */
+                        b_le16(out, (uint16_t) pad);
+                        for (size_t k = 0; k < pad; k++)
+                                b_u8(out, 'Z');
+                }
                 if (z->zip64) {
                         b_le16(out, 0x0001);
                         b_le16(out, 16);
@@ -172,6 +188,12 @@ static void zip_build(struct buf *out, struct zmember *m, size_t n, const struct
                         b_le64(out, z->clen);
                 }
                 b_put(out, payload, z->clen);
+                if (z->torch_style) {
+                        b_le32(out, 0x08074b50);
+                        b_le32(out, z->crc ^ (z->bad_descriptor ? 1u : 0u));
+                        b_le32(out, (uint32_t) z->clen);
+                        b_le32(out, (uint32_t) usize);
+                }
                 free(comp);
         }
         cd_off = out->len;
@@ -320,11 +342,12 @@ static void test_torch_zip_clean_has_no_findings(void) {
         /* The storage holds pickle bytes with a bad CRC: it must be neither
          * unpickled nor read. */
         struct zmember m[] = {
-                ZM(.name = "archive/data.pkl", .data = PICKLE_CLEAN, .len = PLEN(PICKLE_CLEAN)),
-                ZM(.name = "archive/.format_version", .data = "1", .len = 1),
-                ZM(.name = "archive/byteorder", .data = "little", .len = 6),
-                ZM(.name = "archive/data/0", .data = PICKLE_EVIL, .len = PLEN(PICKLE_EVIL), .bad_crc = true),
-                ZM(.name = "archive/.data/version", .data = "3\n", .len = 2),
+                ZM(.name = "archive/data.pkl", .data = PICKLE_CLEAN, .len = PLEN(PICKLE_CLEAN), .torch_style = true),
+                ZM(.name = "archive/.format_version", .data = "1", .len = 1, .torch_style = true),
+                ZM(.name = "archive/byteorder", .data = "little", .len = 6, .torch_style = true),
+                ZM(.name = "archive/data/0", .data = PICKLE_EVIL, .len = PLEN(PICKLE_EVIL), .bad_crc = true,
+                   .torch_style = true),
+                ZM(.name = "archive/.data/version", .data = "3\n", .len = 2, .torch_style = true),
         };
 
         zip_build(&b, m, 5, NULL);
@@ -470,8 +493,8 @@ static void test_zip_flag_bits_are_tampered(void) {
                 uint16_t flag;
                 const char *word;
         } cases[] = {
-                { 0x0001, "encrypted" }, { 0x0008, "data descriptor" },
-                { 0x0020, "patched" }, { 0x0040, "strong encryption" },
+                { 0x0001, "encrypted" }, { 0x0020, "patched" }, { 0x0040, "strong encryption" },
+                { 0x2000, "masked" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -503,6 +526,26 @@ static void test_zip_local_flags_differ_is_tampered(void) {
         zip_build(&b, m, 1, NULL);
         scan_zip_buf(r, &b);
         CHECK_FINDING(r, RULE_ARCHIVE_TAMPERED, "archive/data.pkl", "flags");
+}
+
+/* torch.save() sets bit 3 on every member; only a descriptor that is missing or
+ * disagrees with the central directory is tampering. */
+static void test_zip_data_descriptor_must_agree(void) {
+        struct scan_report *r = new_report();
+        struct buf b = { 0 };
+        struct zmember m[] = {
+                ZM(.name = "archive/data.pkl", .data = PICKLE_CLEAN, .len = PLEN(PICKLE_CLEAN),
+                   .torch_style = true, .deflate = true),
+                ZM(.name = "archive/lying.pkl", .data = PICKLE_CLEAN, .len = PLEN(PICKLE_CLEAN),
+                   .torch_style = true, .bad_descriptor = true),
+                ZM(.name = "archive/none.pkl", .data = PICKLE_CLEAN, .len = PLEN(PICKLE_CLEAN), .flags = 0x0008),
+        };
+
+        zip_build(&b, m, 3, NULL);
+        TAP_CHECK(scan_zip_buf(r, &b) == FMT_PYTORCH_ZIP);
+        TAP_CHECK(count_findings(r, RULE_ARCHIVE_TAMPERED, "archive/data.pkl", NULL) == 0);
+        CHECK_FINDING(r, RULE_ARCHIVE_TAMPERED, "archive/lying.pkl", "data descriptor");
+        CHECK_FINDING(r, RULE_ARCHIVE_TAMPERED, "archive/none.pkl", "data descriptor");
 }
 
 static void test_zip_crc_mismatch_is_tampered(void) {
@@ -956,6 +999,27 @@ static void test_npz_is_recognised_and_object_members_scanned(void) {
         TAP_CHECK(has_global(r, "os", "getcwd", "arr_1.npy"));
 }
 
+static void test_npz_member_with_long_header_is_read(void) {
+        struct scan_report *r = new_report();
+        struct buf o = { 0 }, z = { 0 };
+        char *dict = malloc(30000);
+
+        /* An object array's header may exceed numpy's 10000-character cap (its
+         * loader lifts the cap with allow_pickle=True) and the sniffed prefix. */
+        TAP_CHECK(dict);
+        snprintf(dict, 30000, "{'descr': '|O', 'fortran_order': False, 'shape': (1,), %*s}", 25000, "");
+        npy_build(&o, 2, dict, PICKLE_EVIL, PLEN(PICKLE_EVIL));
+        struct zmember m[] = {
+                ZM(.name = "arr_0.npy", .data = o.p, .len = o.len, .deflate = true),
+        };
+
+        zip_build(&z, m, 1, NULL);
+        TAP_CHECK(scan_zip_buf(r, &z) == FMT_NPZ);
+        CHECK_FINDING(r, RULE_MALFORMED, "arr_0.npy", "10000");
+        TAP_CHECK(has_global(r, "os", "getcwd", "arr_0.npy"));
+        free(dict);
+}
+
 static void test_npz_numeric_member_checked_without_inflating(void) {
         struct scan_report *r = new_report();
         struct buf a = { 0 }, z = { 0 };
@@ -1156,6 +1220,7 @@ TAP_MAIN(
         TAP_CASE(test_zip_local_name_mismatch_is_tampered),
         TAP_CASE(test_zip_flag_bits_are_tampered),
         TAP_CASE(test_zip_local_flags_differ_is_tampered),
+        TAP_CASE(test_zip_data_descriptor_must_agree),
         TAP_CASE(test_zip_crc_mismatch_is_tampered),
         TAP_CASE(test_zip_duplicate_names_are_tampered),
         TAP_CASE(test_zip_bad_names_are_tampered),
@@ -1175,6 +1240,7 @@ TAP_MAIN(
         TAP_CASE(test_npy_bad_headers_are_malformed),
         TAP_CASE(test_npy_version_and_size_limits),
         TAP_CASE(test_npz_is_recognised_and_object_members_scanned),
+        TAP_CASE(test_npz_member_with_long_header_is_read),
         TAP_CASE(test_npz_numeric_member_checked_without_inflating),
         TAP_CASE(test_tar_iterates_with_long_names),
         TAP_CASE(test_tar_bad_checksum_is_malformed),
