@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <zlib.h>
 
 #include "cursor.h"
@@ -105,7 +106,7 @@ enum frame_mode {
 
 /* Fixed-size allocation for containers: chunks of many objects, a free list for
  * reuse, and one sweep at the end instead of a walk over every object. */
-#define POOL_CHUNK_BYTES ((size_t) 2 << 20)
+#define POOL_CHUNK_BYTES ((size_t) 2 << 20)   /* one transparent huge page when aligned */
 
 struct pool_chunk {
         struct pool_chunk *next;
@@ -125,10 +126,13 @@ static void *pool_alloc(struct pool *p) {
                 p->free = *(void **) r;
                 return r;
         }
-        if (!p->chunks || POOL_CHUNK_BYTES - p->chunks->used < p->elem) {
-                struct pool_chunk *c = malloc(sizeof(*c) + POOL_CHUNK_BYTES);
+        if (!p->chunks || POOL_CHUNK_BYTES - sizeof(struct pool_chunk) - p->chunks->used < p->elem) {
+                /* Aligned to its size, so the kernel can back it with one huge page
+                 * instead of taking 512 page faults. */
+                struct pool_chunk *c = aligned_alloc(POOL_CHUNK_BYTES, POOL_CHUNK_BYTES);
                 if (!c)
                         return NULL;
+                madvise(c, POOL_CHUNK_BYTES, MADV_HUGEPAGE);   /* a hint; failure is harmless */
                 c->used = 0;
                 c->next = p->chunks;
                 p->chunks = c;
@@ -1026,20 +1030,19 @@ static bool memo_put(struct vm *vm, uint64_t idx) {
                 vm_limit(vm, "memo index", PICKLE_MEMO_MAX);
                 return false;
         }
-        if (idx >= vm->cap_memo) {
-                size_t nc = vm->cap_memo ? vm->cap_memo : 64;
-                while (nc <= idx)
-                        nc *= 2;
-                if (nc > PICKLE_MEMO_MAX)
-                        nc = PICKLE_MEMO_MAX;
-                struct pv *nm = realloc(vm->memo, nc * sizeof(*nm));
-                if (!nm) {
+        if (!vm->memo) {
+                /* The whole limit is reserved once, untouched pages cost nothing, and
+                 * growth never copies: a memo is often the largest thing a pickle
+                 * builds. */
+                void *m = mmap(NULL, PICKLE_MEMO_MAX * sizeof(struct pv), PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+                if (m == MAP_FAILED) {
                         vm_limit(vm, "memory for the memo", PICKLE_MEMO_MAX);
                         return false;
                 }
-                memset(nm + vm->cap_memo, 0, (nc - vm->cap_memo) * sizeof(*nm));
-                vm->memo = nm;
-                vm->cap_memo = nc;
+                madvise(m, PICKLE_MEMO_MAX * sizeof(struct pv), MADV_HUGEPAGE);
+                vm->memo = m;
+                vm->cap_memo = PICKLE_MEMO_MAX;
         }
         struct pv *slot = &vm->memo[idx];
         struct pv v = vm->stack[vm->n_stack - 1];
@@ -1673,7 +1676,8 @@ static void vm_free(struct vm *vm) {
         pool_destroy(&vm->objs);
         pool_destroy(&vm->mores);
         free(vm->stack);
-        free(vm->memo);
+        if (vm->memo)
+                munmap(vm->memo, PICKLE_MEMO_MAX * sizeof(struct pv));
         free(vm->marks);
         free(vm->dead);
         free(vm->gnames);
