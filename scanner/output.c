@@ -63,7 +63,7 @@ void output_begin(struct output *o, FILE *f, enum output_format format, const st
                 fputs("{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
                       "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"modelgate\",\"version\":", f);
                 put_json_string(f, PACKAGE_VERSION);
-                fputs(",\"informationUri\":\"https://github.com/modelgate/modelgate\",\"rules\":[", f);
+                fputs(",\"rules\":[", f);
                 for (int i = 0; i < _RULE_MAX; i++) {
                         cJSON *rule = cJSON_CreateObject();
                         cJSON_AddStringToObject(rule, "id", rule_name(i));
