@@ -1,7 +1,6 @@
-/* archive.c — classifies a zip (PyTorch, TorchScript, npz, other) and sends each
- * member to its scanner: pickles to the pickle VM, npy to npy.c, other known formats
- * to scan_nested(). Names decide nothing but skipping torch's tensor storages, which
- * torch never unpickles; everything else is judged by its bytes. */
+/* archive.c — classifies a zip (PyTorch, TorchScript, npz, other) and sends members
+ * to their scanners by content. A name can only add a scan (torch unpickles data.pkl
+ * whatever it looks like) or skip a torch tensor storage, which is never read. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

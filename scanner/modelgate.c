@@ -213,9 +213,13 @@ struct scan_run {
         bool failed;
 };
 
-static void job_fail(struct scan_run *s, struct job *j, enum mg_rule rule, const char *fmt, const char *detail) {
+/* A file that could not be scanned: the policy's on_error decides how much it weighs. */
+static void job_fail(struct scan_run *s, struct job *j, enum mg_rule rule, const char *what, const char *detail) {
         enum mg_severity sev = policy_on_error(s->policy) == VERDICT_DENY ? SEV_HIGH : SEV_LOW;
-        report_add_finding(j->report, rule, sev, VIA_NONE, NULL, NULL, fmt, detail);
+        if (detail)
+                report_add_finding(j->report, rule, sev, VIA_NONE, NULL, NULL, "%s: %s", what, detail);
+        else
+                report_add_finding(j->report, rule, sev, VIA_NONE, NULL, NULL, "%s", what);
 }
 
 static void job_decide(struct scan_run *s, struct job *j) {
@@ -248,7 +252,7 @@ static void worker_failed(struct scan_run *s, size_t i, enum mg_rule rule, const
         struct job *j = s->worker_job[i];
         worker_stop(&s->workers[i]);
         if (j) {
-                job_fail(s, j, rule, "%s", why);
+                job_fail(s, j, rule, why, NULL);
                 job_decide(s, j);
                 s->worker_job[i] = NULL;
         }
@@ -271,7 +275,7 @@ static void collect(struct scan_run *s, size_t i) {
                 return;
         }
         if (s->workers[i].rx.error < 0)
-                job_fail(s, j, RULE_SCAN_ERROR, "cannot scan: %s", strerror(-s->workers[i].rx.error));
+                job_fail(s, j, RULE_SCAN_ERROR, "cannot scan", strerror(-s->workers[i].rx.error));
         job_decide(s, j);
         s->worker_job[i] = NULL;
         s->restarts = 0;
@@ -330,13 +334,13 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
         if (fd < 0) {
                 int e = errno;
                 walk_error(w, j->path, "cannot open", e);
-                job_fail(s, j, RULE_SCAN_ERROR, "cannot open: %s", strerror(e));
+                job_fail(s, j, RULE_SCAN_ERROR, "cannot open", strerror(e));
                 job_decide(s, j);
                 return;
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 walk_error(w, j->path, "changed into something other than a regular file", 0);
-                job_fail(s, j, RULE_SCAN_ERROR, "%s", "not a regular file when opened");
+                job_fail(s, j, RULE_SCAN_ERROR, "not a regular file when opened", NULL);
                 job_decide(s, j);
                 close(fd);
                 return;
@@ -348,7 +352,7 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
                                 break;
                 if (i == s->n_workers) {
                         if (s->failed) {
-                                job_fail(s, j, RULE_SCAN_ERROR, "%s", "no scanner worker could be started");
+                                job_fail(s, j, RULE_SCAN_ERROR, "no scanner worker could be started", NULL);
                                 job_decide(s, j);
                                 break;
                         }

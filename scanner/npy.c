@@ -1,7 +1,6 @@
-/* npy.c — reads a .npy header as numpy.lib.format does (magic, version, length,
- * a dict literal with exactly descr/fortran_order/shape), with a small literal
- * parser instead of eval. It never interprets array data: an object array's data
- * goes to the pickle VM, a numeric array's data is only measured. */
+/* npy.c — reads a .npy header as numpy.lib.format does, with a small literal parser
+ * instead of eval. Never interprets array data: an object array's data goes to the
+ * pickle VM, a numeric array's data is only measured. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,7 +418,7 @@ static int lit_value(struct lit_parser *p, uint32_t *ret) {
                 } words[] = {
                         { "True", LIT_BOOL, 1 }, { "False", LIT_BOOL, 0 }, { "None", LIT_NONE, 0 },
                 };
-                const uint8_t *w;
+                const uint8_t *w = NULL;
                 size_t n = 0;
                 struct cursor t = p->c;
                 uint8_t b;

@@ -208,10 +208,10 @@ bool report_string_valid(const char *s) {
         return true;
 }
 
-static void copy_str(char *dst, size_t dstsize, const char *src) {
-        if (!src)
-                src = "";
-        report_escape(dst, dstsize, (const uint8_t *) src, strlen(src), NULL);
+/* Member names are built by the scanner from names it has already escaped; they
+ * are copied as they are (escaping again would turn "\x00" into "\x5cx00"). */
+static void copy_member(char *dst, size_t dstsize, const char *src) {
+        snprintf(dst, dstsize, "%s", src ? src : "");
 }
 
 void report_add_finding(struct scan_report *r, enum mg_rule rule, enum mg_severity sev,
@@ -225,6 +225,28 @@ void report_add_finding(struct scan_report *r, enum mg_rule rule, enum mg_severi
                 rule = RULE_SCAN_ERROR;
         if ((unsigned) sev >= _SEV_MAX)
                 sev = SEV_CRITICAL;
+
+        struct finding nf;
+        memset(&nf, 0, sizeof(nf));
+        nf.rule = (uint8_t) rule;
+        nf.severity = (uint8_t) sev;
+        nf.via = (uint8_t) ((unsigned) via < _VIA_MAX ? via : VIA_NONE);
+        copy_member(nf.member, sizeof(nf.member), member);
+        /* A global is already escaped by report_add_global(); keep ':' as is. */
+        snprintf(nf.global, sizeof(nf.global), "%s", global ? global : "");
+        va_start(ap, fmt);
+        vsnprintf(raw, sizeof(raw), fmt, ap);
+        va_end(ap);
+        report_escape(nf.message, sizeof(nf.message), (const uint8_t *) raw, strlen(raw), NULL);
+
+        /* The same finding twice (two readings of one stream) is recorded once. */
+        for (size_t i = 0; i < r->n_findings; i++) {
+                const struct finding *o = &r->findings[i];
+                if (o->rule == nf.rule && o->severity == nf.severity && o->via == nf.via &&
+                    strcmp(o->member, nf.member) == 0 && strcmp(o->global, nf.global) == 0 &&
+                    strcmp(o->message, nf.message) == 0)
+                        return;
+        }
 
         if (r->n_findings < REPORT_FINDINGS_MAX)
                 f = &r->findings[r->n_findings++];
@@ -240,18 +262,7 @@ void report_add_finding(struct scan_report *r, enum mg_rule rule, enum mg_severi
                 f = &r->findings[weakest];
         }
 
-        memset(f, 0, sizeof(*f));
-        f->rule = (uint8_t) rule;
-        f->severity = (uint8_t) sev;
-        f->via = (uint8_t) ((unsigned) via < _VIA_MAX ? via : VIA_NONE);
-        copy_str(f->member, sizeof(f->member), member);
-        /* A global is already escaped by report_add_global(); keep ':' as is. */
-        snprintf(f->global, sizeof(f->global), "%s", global ? global : "");
-
-        va_start(ap, fmt);
-        vsnprintf(raw, sizeof(raw), fmt, ap);
-        va_end(ap);
-        report_escape(f->message, sizeof(f->message), (const uint8_t *) raw, strlen(raw), NULL);
+        *f = nf;
 }
 
 bool report_add_global(struct scan_report *r, const uint8_t *module, size_t module_len,
@@ -270,7 +281,7 @@ bool report_add_global(struct scan_report *r, const uint8_t *module, size_t modu
                 snprintf(g.qualname, sizeof(g.qualname), "\\x00");
         else
                 report_escape(g.qualname, sizeof(g.qualname), qualname, qualname_len, ": ");
-        copy_str(g.member, sizeof(g.member), member);
+        copy_member(g.member, sizeof(g.member), member);
         g.via = (uint8_t) via;
 
         for (size_t i = 0; i < r->n_globals; i++) {

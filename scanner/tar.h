@@ -1,7 +1,6 @@
-/* tar.h — a ustar/GNU/pax tar reader over a read-only buffer that walks members
- * the way Python's tarfile does (torch's legacy tar checkpoints are read with it):
- * checksums verified, GNU long names and pax records honoured, every size bounded
- * by the buffer. It reports structure problems and hands out member slices. */
+/* tar.h — a ustar/GNU/pax tar reader over a read-only buffer that walks members as
+ * Python's tarfile does (torch's legacy tar checkpoints are read with it). Reports
+ * structure problems and hands out bounded member slices; extracts nothing. */
 #ifndef MODELGATE_TAR_H
 #define MODELGATE_TAR_H
 

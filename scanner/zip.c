@@ -1,7 +1,6 @@
-/* zip.c — reads a zip's end record, central directory and local headers from a
- * buffer the way PyTorch's miniz-based reader does, and reports every departure from
- * a well-formed archive. It reads no member data unless zip_read() asks, and never
- * inflates beyond the caller's limit, whatever sizes the archive claims. */
+/* zip.c — reads a zip's end record, central directory and local headers the way
+ * PyTorch's miniz reader does, reporting every departure from a well-formed archive.
+ * Reads member data only in zip_read(), and never inflates past the caller's limit. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE   /* qsort_r */
 #endif
@@ -106,9 +105,10 @@ static int extra_find(const uint8_t *extra, size_t len, uint16_t id, struct curs
         struct cursor c = cursor_make(extra, len);
 
         while (cursor_left(&c) >= 4) {
-                uint16_t fid, flen;
+                uint16_t fid = 0, flen = 0;
                 const uint8_t *d;
 
+                /* Four bytes are left: these two reads cannot fail. */
                 (void) cursor_le16(&c, &fid);
                 (void) cursor_le16(&c, &flen);
                 if (cursor_take(&c, flen, &d) < 0)

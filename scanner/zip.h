@@ -1,7 +1,6 @@
-/* zip.h — a zip reader over a read-only buffer that reads the way PyTorch's reader
- * (miniz, PyTorchStreamReader) does: by the central directory, with the local header
- * only consulted to find each member's data. Every difference from a well-formed
- * archive is reported while reading; nothing is extracted unless asked for. */
+/* zip.h — a zip reader over a read-only buffer that reads as PyTorch's miniz reader
+ * does: by the central directory, the local header only locating the data. It
+ * reports every departure from a well-formed archive and extracts only on request. */
 #ifndef MODELGATE_ZIP_H
 #define MODELGATE_ZIP_H
 

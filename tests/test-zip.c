@@ -1048,7 +1048,10 @@ static void tar_header(struct buf *b, const char *name, const char *prefix, char
         memcpy(h + 100, "0000644", 7);
         memcpy(h + 108, "0001750", 7);
         memcpy(h + 116, "0001750", 7);
-        snprintf((char *) h + 124, 12, "%011zo", size);
+        char octal[24];
+        TAP_CHECK(size < (size_t) 1 << 33);   /* 11 octal digits */
+        snprintf(octal, sizeof(octal), "%011zo", size);
+        memcpy(h + 124, octal, 11);
         memcpy(h + 136, "14717256041", 11);
         h[156] = (uint8_t) type;
         memcpy(h + 257, "ustar\0" "00", 8);
