@@ -7,6 +7,7 @@
 
 #include "cursor.h"
 #include "npy.h"
+#include "text-codec.h"
 #include "pickle.h"
 
 /* numpy's _MAX_HEADER_SIZE: read_array() refuses a longer header unless
@@ -125,38 +126,7 @@ static void pool_put(struct lit_parser *p, const uint8_t *s, size_t n) {
 
 static void pool_put_utf8(struct lit_parser *p, uint32_t cp) {
         uint8_t b[4];
-        size_t n;
-
-        if (cp < 0x80) {
-                b[0] = (uint8_t) cp;
-                n = 1;
-        } else if (cp < 0x800) {
-                b[0] = (uint8_t) (0xc0 | cp >> 6);
-                b[1] = (uint8_t) (0x80 | (cp & 0x3f));
-                n = 2;
-        } else if (cp < 0x10000) {
-                b[0] = (uint8_t) (0xe0 | cp >> 12);
-                b[1] = (uint8_t) (0x80 | ((cp >> 6) & 0x3f));
-                b[2] = (uint8_t) (0x80 | (cp & 0x3f));
-                n = 3;
-        } else {
-                b[0] = (uint8_t) (0xf0 | cp >> 18);
-                b[1] = (uint8_t) (0x80 | ((cp >> 12) & 0x3f));
-                b[2] = (uint8_t) (0x80 | ((cp >> 6) & 0x3f));
-                b[3] = (uint8_t) (0x80 | (cp & 0x3f));
-                n = 4;
-        }
-        pool_put(p, b, n);
-}
-
-static int hex_value(int ch) {
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
+        pool_put(p, b, utf8_encode(cp, b));
 }
 
 /* One quoted piece: the opening quote is at the cursor. Every escape is shorter
@@ -201,9 +171,9 @@ static int lit_string_piece(struct lit_parser *p, bool raw) {
                         uint32_t cp = 0;
                         for (unsigned k = 0; k < digits; k++) {
                                 uint8_t d;
-                                if (cursor_u8(&p->c, &d) < 0 || hex_value(d) < 0)
+                                if (cursor_u8(&p->c, &d) < 0 || hex_digit_value(d) < 0)
                                         return lit_fail(p, "bad escape in string");
-                                cp = cp << 4 | (uint32_t) hex_value(d);
+                                cp = cp << 4 | (uint32_t) hex_digit_value(d);
                         }
                         if (cp > 0x10ffff)
                                 return lit_fail(p, "bad escape in string");
@@ -301,7 +271,7 @@ static int lit_int(struct lit_parser *p, uint32_t *ret) {
                         (void) cursor_skip(&p->c, 1);
                         continue;
                 }
-                d = hex_value(ch);
+                d = hex_digit_value(ch);
                 if (d < 0 || (unsigned) d >= base)
                         break;
                 (void) cursor_skip(&p->c, 1);

@@ -84,8 +84,7 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
         return FMT_UNKNOWN;
 }
 
-/* Inflates a gzip or zlib stream (joblib compress=) into a bounded buffer. */
-static int inflate_all(const uint8_t *buf, size_t len, uint8_t **ret, size_t *ret_len, bool *ret_truncated) {
+int scan_inflate(const uint8_t *buf, size_t len, size_t limit, uint8_t **ret, size_t *ret_len, bool *ret_truncated) {
         z_stream z;
         size_t cap = len < 65536 ? 65536 : len * 2;
         uint8_t *out = NULL;
@@ -97,9 +96,9 @@ static int inflate_all(const uint8_t *buf, size_t len, uint8_t **ret, size_t *re
         z.next_in = (uint8_t *) buf;
         *ret_truncated = false;
         for (;;) {
-                if (cap > SCAN_INFLATE_MAX)
-                        cap = SCAN_INFLATE_MAX;
-                uint8_t *n = realloc(out, cap);
+                if (cap > limit)
+                        cap = limit;
+                uint8_t *n = realloc(out, cap ? cap : 1);
                 if (!n) {
                         r = Z_MEM_ERROR;
                         break;
@@ -115,7 +114,7 @@ static int inflate_all(const uint8_t *buf, size_t len, uint8_t **ret, size_t *re
                 if (r != Z_OK && r != Z_BUF_ERROR)
                         break;
                 if (z.avail_out == 0) {
-                        if (cap >= SCAN_INFLATE_MAX) {
+                        if (cap >= limit) {
                                 *ret_truncated = true;
                                 r = Z_STREAM_END;
                                 break;
@@ -139,7 +138,7 @@ static enum mg_format scan_compressed(struct scan_ctx *ctx, const uint8_t *buf, 
         uint8_t *data = NULL;
         size_t n = 0;
         bool truncated;
-        int r = inflate_all(buf, len, &data, &n, &truncated);
+        int r = scan_inflate(buf, len, SCAN_INFLATE_MAX, &data, &n, &truncated);
 
         if (r < 0) {
                 if (fmt == FMT_GZIP && buf[0] != 0x1f)

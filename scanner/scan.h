@@ -42,6 +42,12 @@ enum mg_format scan_nested(struct scan_ctx *ctx, const char *name, const uint8_t
 bool scan_member_enter(struct scan_ctx *ctx, const char *name, char saved[REPORT_MEMBER_MAX]);
 void scan_member_leave(struct scan_ctx *ctx, const char saved[REPORT_MEMBER_MAX]);
 
+/* Inflates a zlib or gzip stream into a malloc'd buffer of at most `limit` bytes.
+ * Returns 0 (with *ret_truncated when the limit cut it), -EBADMSG for a corrupt or
+ * unfinished stream, -ENOMEM. */
+int scan_inflate(const uint8_t *buf, size_t len, size_t limit, uint8_t **ret, size_t *ret_len,
+                 bool *ret_truncated);
+
 /* Content sniffing only, no scan. */
 enum mg_format scan_sniff(const uint8_t *buf, size_t len);
 
