@@ -21,32 +21,30 @@ static int send_msg(int fd, const struct wp_msg *m) {
         return n == (ssize_t) sizeof(*m) ? 0 : -EIO;
 }
 
+static void msg_start(struct wp_msg *m, enum wp_type type, uint64_t job) {
+        memset(m, 0, sizeof(*m));
+        m->magic = WORKER_MAGIC;
+        m->type = type;
+        m->job = job;
+}
+
 int wp_send_report(int fd, uint64_t job, const struct scan_report *r, int error) {
         struct wp_msg m;
         int ret;
 
         for (uint32_t i = 0; i < r->n_globals; i++) {
-                memset(&m, 0, sizeof(m));
-                m.magic = WORKER_MAGIC;
-                m.type = WP_GLOBAL;
-                m.job = job;
+                msg_start(&m, WP_GLOBAL, job);
                 m.u.global = r->globals[i];
                 if ((ret = send_msg(fd, &m)) < 0)
                         return ret;
         }
         for (uint32_t i = 0; i < r->n_findings; i++) {
-                memset(&m, 0, sizeof(m));
-                m.magic = WORKER_MAGIC;
-                m.type = WP_FINDING;
-                m.job = job;
+                msg_start(&m, WP_FINDING, job);
                 m.u.finding = r->findings[i];
                 if ((ret = send_msg(fd, &m)) < 0)
                         return ret;
         }
-        memset(&m, 0, sizeof(m));
-        m.magic = WORKER_MAGIC;
-        m.type = WP_DONE;
-        m.job = job;
+        msg_start(&m, WP_DONE, job);
         m.u.done.error = error;
         m.u.done.format = r->format;
         m.u.done.size = r->size;
