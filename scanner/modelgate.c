@@ -359,7 +359,7 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
                         wait_some(s);
                         continue;
                 }
-                int r = worker_submit(&s->workers[i], j->id, fd, j->report, monotonic_ms() + s->timeout_ms);
+                int r = worker_submit(&s->workers[i], j->id, 0, fd, j->report, monotonic_ms() + s->timeout_ms);
                 if (r < 0) {
                         worker_failed(s, i, RULE_SCAN_ERROR, "the scanner worker could not take the file");
                         if (j->decided)

@@ -70,6 +70,7 @@ static int load_filter(void) {
         ALLOW(sendmsg);        /* report messages back */
         ALLOW(close);          /* the scanned fd when done */
         ALLOW(fstat);          /* size and type of the scanned fd (fd-based only) */
+        ALLOW(pread64);        /* hashing the scanned fd in chunks */
         ALLOW(munmap);         /* unmapping the file and freed memory */
         ALLOW(brk);            /* malloc */
         ALLOW(madvise);        /* malloc trimming */

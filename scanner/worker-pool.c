@@ -59,8 +59,9 @@ int worker_start(struct worker *w, const char *exe) {
         return 0;
 }
 
-int worker_submit(struct worker *w, uint64_t job, int fd, struct scan_report *r, uint64_t deadline_ms) {
-        int ret = wp_send_request(w->sock, job, fd);
+int worker_submit(struct worker *w, uint64_t job, uint32_t flags, int fd, struct scan_report *r,
+                  uint64_t deadline_ms) {
+        int ret = wp_send_request(w->sock, job, flags, fd);
         if (ret < 0)
                 return ret;
         w->busy = true;

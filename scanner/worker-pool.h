@@ -25,7 +25,8 @@ int worker_start(struct worker *w, const char *exe);
 
 /* Gives the worker one file. The fd stays the caller's (the kernel duplicated it
  * into the worker). Returns 0 or -errno (the worker is then broken). */
-int worker_submit(struct worker *w, uint64_t job, int fd, struct scan_report *r, uint64_t deadline_ms);
+int worker_submit(struct worker *w, uint64_t job, uint32_t flags, int fd, struct scan_report *r,
+                  uint64_t deadline_ms);
 
 /* Reads what the worker sent. Returns 1 when the job's report is complete, 0 when
  * more is expected, -EPIPE when the worker died, -EBADMSG on a protocol violation. */

@@ -138,8 +138,8 @@ int wp_receiver_feed(struct wp_receiver *rx, const void *msg, size_t len) {
         }
 }
 
-int wp_send_request(int sock, uint64_t job, int file_fd) {
-        struct wp_request req = { .magic = WORKER_MAGIC, .type = WP_REQUEST, .job = job };
+int wp_send_request(int sock, uint64_t job, uint32_t flags, int file_fd) {
+        struct wp_request req = { .magic = WORKER_MAGIC, .type = WP_REQUEST, .job = job, .flags = flags };
         struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
         union {
                 char buf[CMSG_SPACE(sizeof(int))];
@@ -164,7 +164,7 @@ int wp_send_request(int sock, uint64_t job, int file_fd) {
         return n == (ssize_t) sizeof(req) ? 0 : -EIO;
 }
 
-int wp_recv_request(int sock, uint64_t *ret_job, int *ret_fd) {
+int wp_recv_request(int sock, uint64_t *ret_job, uint32_t *ret_flags, int *ret_fd) {
         struct wp_request req;
         struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
         union {
@@ -193,12 +193,13 @@ int wp_recv_request(int sock, uint64_t *ret_job, int *ret_fd) {
                         memcpy(&fd, CMSG_DATA(c), sizeof(int));
                 }
         if (n != (ssize_t) sizeof(req) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || fd < 0 ||
-            req.magic != WORKER_MAGIC || req.type != WP_REQUEST) {
+            req.magic != WORKER_MAGIC || req.type != WP_REQUEST || (req.flags & ~WP_FLAGS_KNOWN)) {
                 if (fd >= 0)
                         close(fd);
                 return -EBADMSG;
         }
         *ret_job = req.job;
+        *ret_flags = req.flags;
         *ret_fd = fd;
         return 1;
 }

@@ -21,11 +21,15 @@ enum wp_type {
         WP_DONE,                /* worker -> front end, last message of a job */
 };
 
+/* Request flags. */
+#define WP_FLAG_SHA256  UINT32_C(0x1)   /* also hash the file (report.sha256) */
+#define WP_FLAGS_KNOWN  WP_FLAG_SHA256
+
 struct wp_request {
         uint32_t magic;
         uint32_t type;          /* WP_REQUEST */
         uint64_t job;
-        uint32_t flags;         /* reserved, 0 */
+        uint32_t flags;         /* WP_FLAG_* */
         uint32_t reserved;
 };
 
@@ -75,10 +79,10 @@ void wp_receiver_start(struct wp_receiver *rx, uint64_t job, struct scan_report 
 int wp_receiver_feed(struct wp_receiver *rx, const void *msg, size_t len);
 
 /* Sends a request with the file fd. */
-int wp_send_request(int sock, uint64_t job, int file_fd);
+int wp_send_request(int sock, uint64_t job, uint32_t flags, int file_fd);
 
 /* Worker side: receives a request; returns 1 with *ret_fd set, 0 on EOF (the front
  * end closed the socket), -EBADMSG on a malformed request. */
-int wp_recv_request(int sock, uint64_t *ret_job, int *ret_fd);
+int wp_recv_request(int sock, uint64_t *ret_job, uint32_t *ret_flags, int *ret_fd);
 
 #endif

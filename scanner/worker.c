@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hash.h"
 #include "report.h"
 #include "sandbox.h"
 #include "scan.h"
@@ -35,6 +36,10 @@ int worker_main(void) {
                 fprintf(stderr, "modelgate worker: out of memory\n");
                 return 2;
         }
+        if ((ret = hash_prepare()) < 0) {
+                fprintf(stderr, "modelgate worker: cannot load SHA-256 from OpenSSL: %s\n", strerror(-ret));
+                return 2;
+        }
         if ((ret = sandbox_enter(WORKER_FD, &step)) < 0) {
                 fprintf(stderr, "modelgate worker: sandbox failed while %s: %s\n", step, strerror(-ret));
                 return 2;
@@ -42,13 +47,18 @@ int worker_main(void) {
 
         for (;;) {
                 uint64_t job;
+                uint32_t flags;
                 int fd;
 
-                ret = wp_recv_request(WORKER_FD, &job, &fd);
+                ret = wp_recv_request(WORKER_FD, &job, &flags, &fd);
                 if (ret <= 0)
                         _exit(ret == 0 ? 0 : 2);
                 report_init(r);
                 ret = scan_fd(fd, r);
+                if (ret == 0 && (flags & WP_FLAG_SHA256)) {
+                        ret = hash_fd_sha256(fd, r->sha256);
+                        r->has_sha256 = ret == 0;
+                }
                 close(fd);
                 if (wp_send_report(WORKER_FD, job, r, ret) < 0)
                         _exit(2);

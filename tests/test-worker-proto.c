@@ -166,20 +166,24 @@ static void too_many_globals_are_refused(void) {
 static void request_carries_exactly_one_fd(void) {
         int sv[2];
         uint64_t job = 0;
+        uint32_t flags = 9;
         int fd = -1;
         TAP_CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
         int file = open("/dev/null", O_RDONLY);
         TAP_CHECK(file >= 0);
-        TAP_CHECK(wp_send_request(sv[0], 5, file) == 0);
-        TAP_CHECK(wp_recv_request(sv[1], &job, &fd) == 1);
-        TAP_CHECK(job == 5 && fd >= 0 && fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        TAP_CHECK(wp_send_request(sv[0], 5, WP_FLAG_SHA256, file) == 0);
+        TAP_CHECK(wp_recv_request(sv[1], &job, &flags, &fd) == 1);
+        TAP_CHECK(job == 5 && flags == WP_FLAG_SHA256 && fd >= 0 && fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        /* unknown flags are refused */
+        TAP_CHECK(wp_send_request(sv[0], 7, 0x80, file) == 0);
+        TAP_CHECK(wp_recv_request(sv[1], &job, &flags, &fd) == -EBADMSG);
         /* a request without an fd */
         struct wp_request req = { .magic = WORKER_MAGIC, .type = WP_REQUEST, .job = 6 };
         TAP_CHECK(send(sv[0], &req, sizeof(req), 0) == (ssize_t) sizeof(req));
-        TAP_CHECK(wp_recv_request(sv[1], &job, &fd) == -EBADMSG);
+        TAP_CHECK(wp_recv_request(sv[1], &job, &flags, &fd) == -EBADMSG);
         /* EOF ends the worker cleanly */
         close(sv[0]);
-        TAP_CHECK(wp_recv_request(sv[1], &job, &fd) == 0);
+        TAP_CHECK(wp_recv_request(sv[1], &job, &flags, &fd) == 0);
 }
 
 TAP_MAIN(

@@ -1,0 +1,47 @@
+/* journal-queue.h — records for journald, handed from the event thread to a
+ * logger thread through a bounded queue. Queuing never blocks and never does I/O;
+ * a full queue drops the record and counts it (the count is logged later). */
+#ifndef MODELGATE_JOURNAL_QUEUE_H
+#define MODELGATE_JOURNAL_QUEUE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Records waiting for the logger: a burst of this many denials is kept whole. */
+#define JOURNAL_QUEUE_MAX 4096
+
+enum log_kind {
+        LOG_DENY,
+        LOG_ALLOW,
+        LOG_AUDIT_DENY,
+        LOG_SCAN_FAILURE,
+        LOG_RELOAD,
+        LOG_RELOAD_FAILED,
+        LOG_STARTED,
+        LOG_STOPPING,
+};
+
+struct log_record {
+        enum log_kind kind;
+        int priority;                   /* syslog LOG_* */
+        pid_t pid;                      /* the opener, 0 when not about an open */
+        bool cached;
+        bool deny;                      /* the answer the opener got */
+        char path[PATH_MAX];            /* escaped */
+        char rule[32];
+        char severity[16];
+        char global[96];
+        char sha256[65];
+        char format[24];
+        char mode[8];                   /* enforce|audit */
+        char message[512];
+};
+
+int journal_queue_start(void);          /* starts the logger thread; 0 or -errno */
+void journal_queue_push(const struct log_record *r);   /* never blocks */
+void journal_queue_stop(void);          /* flushes what is queued, joins the thread */
+unsigned long journal_queue_dropped(void);
+
+#endif
