@@ -1,0 +1,957 @@
+/* modelgated.c — the agent. Owns the fanotify group and its marks, the event loop
+ * (one thread: it reads events, answers them, and never opens a file or waits on
+ * logging), the verdict cache, the worker pool and its deadlines, policy reload
+ * and shutdown. It never parses file content: workers do, in their sandbox.
+ * Every permission event read from the kernel is answered exactly once: by the
+ * fast paths, by a verdict, or by the policy's on_error (worker crash, deadline,
+ * too many outstanding events, shutdown). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fanotify.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <systemd/sd-daemon.h>
+
+#include "journal-queue.h"
+#include "policy.h"
+#include "verdict-cache.h"
+#include "worker-pool.h"
+
+#define WORKERS_MAX 64
+#define OUTSTANDING_MAX 16384          /* event fds held at once; LimitNOFILE is sized above it */
+#define JOBS_MAX 4096                  /* distinct files waiting or being scanned */
+#define WAITERS_MAX 1024               /* opens of one file waiting on one scan */
+#define SCAN_TIMEOUT_DEFAULT_S 60
+#define CACHE_ENTRIES_DEFAULT 65536
+#define BIG_FILE_BYTES ((off_t) 256 << 20)   /* files this big never take the last free worker */
+#define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
+#define STATUS_EVERY_MS 5000
+#define SHUTDOWN_GRACE_MS 2000         /* scans in flight get this long to finish on SIGTERM */
+#define WORKER_RESTARTS_MAX 20         /* consecutive failed starts before giving up */
+#define EVENT_BUF_BYTES 65536
+#define ROOTS_MAX 64
+
+#ifndef BINDIR
+#define BINDIR "/usr/local/bin"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+
+struct waiter {
+        int fd;
+        pid_t pid;
+};
+
+enum job_phase { JOB_QUEUED, JOB_SCANNING, JOB_HASHING };
+
+struct job {
+        bool used;
+        uint64_t id;
+        enum job_phase phase;
+        struct cache_key key;
+        off_t size;
+        char path[PATH_MAX];            /* escaped, for logs */
+        char expected_sha256[65];       /* Hugging Face cache blob name, or "" */
+        struct waiter *waiters;
+        unsigned n_waiters, cap_waiters;
+        int hash_fd;                    /* kept after a denial, to hash it for the log */
+        int worker;                     /* -1 while queued */
+        uint64_t queued_ms;
+        struct scan_report *report;
+        enum mg_verdict verdict;
+        struct log_record deny_log;     /* prepared at the verdict, queued after the hash */
+};
+
+struct daemon {
+        int fan_fd, sig_fd, reload_pipe[2];
+        struct policy *policy;
+        const char *policy_path;
+        uint64_t generation;
+        bool audit;
+        char *roots[ROOTS_MAX];
+        size_t n_roots;
+        const char *worker_exe;
+        struct worker workers[WORKERS_MAX];
+        struct job *worker_job[WORKERS_MAX];
+        size_t n_workers;
+        unsigned restarts;
+        uint64_t timeout_ms;
+        struct verdict_cache *cache;
+        struct job jobs[JOBS_MAX];
+        size_t n_jobs;
+        uint64_t next_job_id;
+        unsigned outstanding;
+        bool stopping;
+        bool reloading;
+        /* counters for STATUS= */
+        unsigned long events, allowed_fast, cache_hits, scans, denied, failures, overflow;
+        uint64_t last_progress_ms, last_status_ms, watchdog_usec, last_watchdog_ms;
+};
+
+static struct daemon D;
+
+/* ---- answering ------------------------------------------------------------ */
+
+static void respond(int fd, bool allow) {
+        struct fanotify_response resp = { .fd = fd, .response = allow ? FAN_ALLOW : FAN_DENY };
+        ssize_t n;
+        do
+                n = write(D.fan_fd, &resp, sizeof(resp));
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t) sizeof(resp))
+                fprintf(stderr, "modelgated: cannot answer an event: %s\n", strerror(errno));
+        close(fd);
+        if (D.outstanding > 0)
+                D.outstanding--;
+}
+
+static void log_open(enum log_kind kind, bool deny, pid_t pid, const char *path, const struct job *j,
+                     const char *rule, const char *sev, const char *global, const char *sha, bool cached,
+                     const char *message) {
+        struct log_record r;
+        memset(&r, 0, sizeof(r));
+        r.kind = kind;
+        r.deny = deny;
+        r.priority = deny ? LOG_WARNING : kind == LOG_AUDIT_DENY ? LOG_NOTICE : LOG_INFO;
+        r.pid = pid;
+        r.cached = cached;
+        snprintf(r.path, sizeof(r.path), "%s", path);
+        snprintf(r.rule, sizeof(r.rule), "%s", rule ? rule : "");
+        snprintf(r.severity, sizeof(r.severity), "%s", sev ? sev : "");
+        snprintf(r.global, sizeof(r.global), "%s", global ? global : "");
+        snprintf(r.sha256, sizeof(r.sha256), "%s", sha ? sha : "");
+        snprintf(r.format, sizeof(r.format), "%s", j && j->report ? format_name(j->report->format) : "");
+        snprintf(r.mode, sizeof(r.mode), "%s", D.audit ? "audit" : "enforce");
+        snprintf(r.message, sizeof(r.message), "%s", message);
+        journal_queue_push(&r);
+}
+
+static void log_daemon(enum log_kind kind, int priority, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void log_daemon(enum log_kind kind, int priority, const char *fmt, ...) {
+        struct log_record r;
+        va_list ap;
+        memset(&r, 0, sizeof(r));
+        r.kind = kind;
+        r.priority = priority;
+        va_start(ap, fmt);
+        vsnprintf(r.message, sizeof(r.message), fmt, ap);
+        va_end(ap);
+        journal_queue_push(&r);
+}
+
+/* ---- jobs ------------------------------------------------------------------- */
+
+static struct job *job_find(const struct cache_key *k) {
+        for (size_t i = 0; i < JOBS_MAX && D.n_jobs; i++)
+                if (D.jobs[i].used && D.jobs[i].phase != JOB_HASHING && memcmp(&D.jobs[i].key, k, sizeof(*k)) == 0)
+                        return &D.jobs[i];
+        return NULL;
+}
+
+static struct job *job_new(void) {
+        for (size_t i = 0; i < JOBS_MAX; i++)
+                if (!D.jobs[i].used) {
+                        struct job *j = &D.jobs[i];
+                        memset(j, 0, sizeof(*j));
+                        j->report = malloc(sizeof(*j->report));
+                        if (!j->report)
+                                return NULL;
+                        report_init(j->report);
+                        j->used = true;
+                        j->id = ++D.next_job_id;
+                        j->worker = -1;
+                        j->hash_fd = -1;
+                        j->queued_ms = monotonic_ms();
+                        D.n_jobs++;
+                        return j;
+                }
+        return NULL;
+}
+
+static void job_free(struct job *j) {
+        if (j->hash_fd >= 0)
+                close(j->hash_fd);
+        free(j->waiters);
+        free(j->report);
+        memset(j, 0, sizeof(*j));
+        D.n_jobs--;
+}
+
+static bool job_add_waiter(struct job *j, int fd, pid_t pid) {
+        if (j->n_waiters == j->cap_waiters) {
+                unsigned nc = j->cap_waiters ? j->cap_waiters * 2 : 4;
+                if (nc > WAITERS_MAX)
+                        return false;
+                struct waiter *nw = realloc(j->waiters, nc * sizeof(*nw));
+                if (!nw)
+                        return false;
+                j->waiters = nw;
+                j->cap_waiters = nc;
+        }
+        j->waiters[j->n_waiters++] = (struct waiter) { .fd = fd, .pid = pid };
+        return true;
+}
+
+/* The failure path: every waiter gets the policy's on_error answer. */
+static void job_fail(struct job *j, const char *rule, const char *why) {
+        bool allow = policy_on_error(D.policy) == VERDICT_ALLOW || D.audit;
+        char msg[512];
+        D.failures++;
+        for (unsigned i = 0; i < j->n_waiters; i++) {
+                respond(j->waiters[i].fd, allow);
+                snprintf(msg, sizeof(msg), "%s %.300s: %.150s; on_error=%s", allow ? "allowed" : "denied", j->path, why,
+                         policy_on_error(D.policy) == VERDICT_ALLOW ? "allow" : "deny");
+                log_open(LOG_SCAN_FAILURE, !allow, j->waiters[i].pid, j->path, j, rule,
+                         allow ? "low" : "high", NULL, NULL, false, msg);
+        }
+        j->n_waiters = 0;
+        job_free(j);
+}
+
+static const struct finding *worst_finding(const struct scan_report *r) {
+        const struct finding *w = NULL;
+        for (uint32_t i = 0; i < r->n_findings; i++)
+                if (!w || r->findings[i].severity > w->severity)
+                        w = &r->findings[i];
+        return w;
+}
+
+/* The scan is done: answer every waiter, cache, then log. */
+static void job_decide(struct job *j, size_t worker) {
+        struct scan_report *r = j->report;
+        char msg[512];
+
+        if (j->expected_sha256[0] && r->has_sha256 && strcmp(r->sha256, j->expected_sha256) != 0)
+                report_add_finding(r, RULE_HASH_MISMATCH, SEV_HIGH, VIA_NONE, NULL, NULL,
+                                   "Hugging Face cache blob: expected sha256 %s (its name), file has %s",
+                                   j->expected_sha256, r->sha256);
+        j->verdict = policy_evaluate(D.policy, r);
+        bool deny = j->verdict == VERDICT_DENY;
+        const struct finding *w = worst_finding(r);
+        struct cache_value cv = { .deny = deny };
+        if (w) {
+                cv.has_rule = 1;
+                cv.rule = w->rule;
+                cv.severity = w->severity;
+                snprintf(cv.global, sizeof(cv.global), "%.95s", w->global);
+        }
+        if (r->has_sha256)
+                snprintf(cv.sha256, sizeof(cv.sha256), "%s", r->sha256);
+
+        /* Answer first. */
+        for (unsigned i = 0; i < j->n_waiters; i++) {
+                if (deny && !D.audit && j->hash_fd < 0 && !r->has_sha256)
+                        j->hash_fd = dup(j->waiters[i].fd);   /* to hash it for the log */
+                respond(j->waiters[i].fd, !deny || D.audit);
+        }
+        D.scans++;
+        verdict_cache_put(D.cache, &j->key, &cv);
+
+        if (!deny) {
+                snprintf(msg, sizeof(msg), "allowed %.400s (%s)", j->path, format_name(r->format));
+                log_open(LOG_ALLOW, false, j->n_waiters ? j->waiters[0].pid : 0, j->path, j, NULL, NULL, NULL,
+                         r->has_sha256 ? r->sha256 : NULL, false, msg);
+                job_free(j);
+                return;
+        }
+        D.denied++;
+        snprintf(msg, sizeof(msg), "%s %.250s: %s %s: %.150s", D.audit ? "would deny (audit mode)" : "denied open of",
+                 j->path, w ? severity_name_upper(w->severity) : "", w ? rule_name(w->rule) : "",
+                 w ? w->message : "");
+        enum log_kind kind = D.audit ? LOG_AUDIT_DENY : LOG_DENY;
+        /* Hash the file for the record, then log (the opener has its answer). */
+        if (j->hash_fd >= 0 && worker < D.n_workers) {
+                j->phase = JOB_HASHING;
+                /* The per-waiter records are written when the hash arrives. */
+                memset(&j->deny_log, 0, sizeof(j->deny_log));
+                struct log_record *l = &j->deny_log;
+                l->kind = kind;
+                snprintf(l->message, sizeof(l->message), "%s", msg);
+                report_init(r);
+                if (worker_submit(&D.workers[worker], j->id, WP_FLAG_SHA256, j->hash_fd, r,
+                                  monotonic_ms() + D.timeout_ms) == 0) {
+                        D.worker_job[worker] = j;
+                        j->worker = (int) worker;
+                        return;
+                }
+        }
+        for (unsigned i = 0; i < j->n_waiters; i++)
+                log_open(kind, !D.audit, j->waiters[i].pid, j->path, j, w ? rule_name(w->rule) : NULL,
+                         w ? severity_name(w->severity) : NULL, w ? w->global : NULL,
+                         r->has_sha256 ? r->sha256 : NULL, false, msg);
+        job_free(j);
+}
+
+/* ---- workers ---------------------------------------------------------------- */
+
+static int start_worker(size_t i) {
+        int r = worker_start(&D.workers[i], D.worker_exe);
+        if (r < 0)
+                fprintf(stderr, "modelgated: cannot start a scanner worker (%s): %s\n", D.worker_exe, strerror(-r));
+        return r;
+}
+
+static bool is_worker_pid(pid_t pid) {
+        for (size_t i = 0; i < D.n_workers; i++)
+                if (D.workers[i].pid == pid)
+                        return true;
+        return false;
+}
+
+static void dispatch(void);
+
+static void worker_broken(size_t i, const char *rule, const char *why) {
+        struct job *j = D.worker_job[i];
+        worker_stop(&D.workers[i]);
+        D.worker_job[i] = NULL;
+        if (j) {
+                if (j->phase == JOB_HASHING) {
+                        /* The denial stands; only the hash is missing from the log. */
+                        for (unsigned k = 0; k < j->n_waiters; k++)
+                                log_open(j->deny_log.kind, !D.audit, j->waiters[k].pid, j->path, j, NULL, NULL,
+                                         NULL, NULL, false, j->deny_log.message);
+                        job_free(j);
+                } else
+                        job_fail(j, rule, why);
+        }
+        if (++D.restarts > WORKER_RESTARTS_MAX || start_worker(i) < 0)
+                D.workers[i].pid = -1;
+}
+
+static void collect(size_t i) {
+        struct job *j = D.worker_job[i];
+        int r = worker_read(&D.workers[i]);
+
+        if (r == 0)
+                return;
+        if (r < 0) {
+                worker_broken(i, "SCAN_ERROR",
+                              r == -EPIPE ? "the scanner worker died (crash or sandbox violation)"
+                                          : "the scanner worker broke protocol");
+                return;
+        }
+        D.worker_job[i] = NULL;
+        D.restarts = 0;
+        D.last_progress_ms = monotonic_ms();
+        if (!j)
+                return;
+        j->worker = -1;
+        if (j->phase == JOB_HASHING) {
+                const char *sha = j->report->has_sha256 ? j->report->sha256 : NULL;
+                struct cache_value cv;
+                if (sha && verdict_cache_get(D.cache, &j->key, &cv)) {
+                        snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);
+                        verdict_cache_put(D.cache, &j->key, &cv);
+                }
+                for (unsigned k = 0; k < j->n_waiters; k++) {
+                        struct cache_value v = { 0 };
+                        verdict_cache_get(D.cache, &j->key, &v);
+                        log_open(j->deny_log.kind, !D.audit, j->waiters[k].pid, j->path, j,
+                                 v.has_rule ? rule_name(v.rule) : NULL, v.has_rule ? severity_name(v.severity) : NULL,
+                                 v.global, sha, false, j->deny_log.message);
+                }
+                job_free(j);
+                return;
+        }
+        if (D.workers[i].rx.error < 0) {
+                char why[128];
+                snprintf(why, sizeof(why), "cannot scan: %s", strerror(-D.workers[i].rx.error));
+                job_fail(j, "SCAN_ERROR", why);
+                return;
+        }
+        job_decide(j, i);
+}
+
+static size_t busy_big(void) {
+        size_t n = 0;
+        for (size_t i = 0; i < D.n_workers; i++)
+                if (D.worker_job[i] && D.worker_job[i]->size >= BIG_FILE_BYTES)
+                        n++;
+        return n;
+}
+
+/* Hands queued jobs to idle workers, oldest first. A big file never takes the last
+ * free worker, so small files are not stuck behind a multi-GB scan. */
+static void dispatch(void) {
+        for (size_t i = 0; i < D.n_workers; i++) {
+                if (D.worker_job[i] || D.workers[i].pid <= 0)
+                        continue;
+                struct job *best = NULL;
+                bool big_ok = busy_big() + 1 < D.n_workers;
+                for (size_t k = 0; k < JOBS_MAX; k++) {
+                        struct job *j = &D.jobs[k];
+                        if (!j->used || j->phase != JOB_QUEUED)
+                                continue;
+                        if (j->size >= BIG_FILE_BYTES && !big_ok)
+                                continue;
+                        if (!best || j->id < best->id)
+                                best = j;
+                }
+                if (!best)
+                        return;
+                uint32_t flags = best->expected_sha256[0] ? WP_FLAG_SHA256 : 0;
+                if (worker_submit(&D.workers[i], best->id, flags, best->waiters[0].fd, best->report,
+                                  monotonic_ms() + D.timeout_ms) < 0) {
+                        worker_broken(i, "SCAN_ERROR", "the scanner worker could not take the file");
+                        continue;
+                }
+                best->phase = JOB_SCANNING;
+                best->worker = (int) i;
+                D.worker_job[i] = best;
+        }
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+static bool under_root(const char *path) {
+        for (size_t i = 0; i < D.n_roots; i++) {
+                size_t n = strlen(D.roots[i]);
+                if (strncmp(path, D.roots[i], n) == 0 && (path[n] == '/' || path[n] == '\0' || D.roots[i][n - 1] == '/'))
+                        return true;
+        }
+        return false;
+}
+
+/* A Hugging Face cache blob: ".../blobs/<64 hex>" names its SHA-256. */
+static void hf_expected_hash(const char *path, char ret[65]) {
+        const char *b = strstr(path, "/blobs/");
+        ret[0] = '\0';
+        while (b) {
+                const char *name = b + 7;
+                size_t n = strlen(name);
+                bool hex = n == 64;
+                for (size_t i = 0; hex && i < 64; i++)
+                        hex = (name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f');
+                if (hex) {
+                        memcpy(ret, name, 65);
+                        return;
+                }
+                b = strstr(b + 1, "/blobs/");
+        }
+}
+
+static void handle_event(const struct fanotify_event_metadata *m) {
+        struct stat st;
+        char link[64], raw[PATH_MAX], path[PATH_MAX];
+        ssize_t n;
+
+        D.events++;
+        if (m->fd < 0) {
+                D.overflow++;
+                return;
+        }
+        if (!(m->mask & FAN_OPEN_PERM)) {
+                close(m->fd);
+                return;
+        }
+        D.outstanding++;
+        /* Our own opens (the reload thread's) and our workers' (exec) at once. */
+        if (m->pid == getpid() || is_worker_pid(m->pid)) {
+                D.allowed_fast++;
+                respond(m->fd, true);
+                return;
+        }
+        if (fstat(m->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                D.allowed_fast++;
+                respond(m->fd, true);
+                return;
+        }
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", m->fd);
+        n = readlink(link, raw, sizeof(raw) - 1);
+        if (n < 0) {
+                respond(m->fd, true);
+                return;
+        }
+        raw[n] = '\0';
+        if (!under_root(raw)) {
+                D.allowed_fast++;
+                respond(m->fd, true);
+                return;
+        }
+        report_escape(path, sizeof(path), (const uint8_t *) raw, (size_t) n, NULL);
+
+        struct cache_key key;
+        struct cache_value cv;
+        cache_key_from_stat(&key, &st, D.generation);
+        if (verdict_cache_get(D.cache, &key, &cv)) {
+                D.cache_hits++;
+                respond(m->fd, !cv.deny || D.audit);
+                if (cv.deny) {
+                        char msg[512];
+                        snprintf(msg, sizeof(msg), "%s %.300s (cached verdict): %s", D.audit ? "would deny" : "denied open of",
+                                 path, cv.has_rule ? rule_name(cv.rule) : "");
+                        log_open(D.audit ? LOG_AUDIT_DENY : LOG_DENY, !D.audit, m->pid, path, NULL,
+                                 cv.has_rule ? rule_name(cv.rule) : NULL, cv.has_rule ? severity_name(cv.severity) : NULL,
+                                 cv.global, cv.sha256, true, msg);
+                }
+                return;
+        }
+
+        struct job *j = D.stopping ? NULL : job_find(&key);
+        if (!j && !D.stopping && D.outstanding <= OUTSTANDING_MAX)
+                j = job_new();
+        if (!j || !job_add_waiter(j, m->fd, m->pid)) {
+                bool allow = policy_on_error(D.policy) == VERDICT_ALLOW || D.audit;
+                char msg[512];
+                D.failures++;
+                respond(m->fd, allow);
+                snprintf(msg, sizeof(msg), "%s %.300s: %.100s; on_error applied", allow ? "allowed" : "denied", path,
+                         D.stopping ? "modelgated is stopping" : "too many opens waiting for scans");
+                log_open(LOG_SCAN_FAILURE, !allow, m->pid, path, NULL, "SCAN_ERROR", "high", NULL, NULL, false, msg);
+                if (j && j->n_waiters == 0)
+                        job_free(j);
+                return;
+        }
+        if (j->n_waiters == 1) {
+                j->key = key;
+                j->size = st.st_size;
+                snprintf(j->path, sizeof(j->path), "%s", path);
+                hf_expected_hash(raw, j->expected_sha256);
+                j->phase = JOB_QUEUED;
+        }
+        dispatch();
+}
+
+static void read_events(void) {
+        char buf[EVENT_BUF_BYTES] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
+        for (;;) {
+                ssize_t len = read(D.fan_fd, buf, sizeof(buf));
+                if (len < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;   /* EAGAIN: drained */
+                }
+                if (len == 0)
+                        return;
+                const struct fanotify_event_metadata *m = (const void *) buf;
+                for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+                        if (m->vers != FANOTIFY_METADATA_VERSION) {
+                                fprintf(stderr, "modelgated: fanotify metadata version %u, expected %u\n", m->vers,
+                                        FANOTIFY_METADATA_VERSION);
+                                if (m->fd >= 0)
+                                        close(m->fd);
+                                continue;
+                        }
+                        handle_event(m);
+                }
+        }
+}
+
+/* ---- reload, status, watchdog ------------------------------------------------ */
+
+static void *reload_thread(void *arg) {
+        (void) arg;
+        struct policy *p = NULL;
+        char err[POLICY_ERROR_MAX];
+        /* This thread may open files on a marked filesystem: the event thread is
+         * free to answer them, which is why loading never happens there. */
+        int r = policy_load(D.policy_path, &p, err, sizeof(err));
+        struct { struct policy *p; char err[POLICY_ERROR_MAX]; } *msg = malloc(sizeof(*msg));
+        if (msg) {
+                msg->p = r < 0 ? NULL : p;
+                snprintf(msg->err, sizeof(msg->err), "%s", r < 0 ? err : "");
+                if (write(D.reload_pipe[1], &msg, sizeof(msg)) != (ssize_t) sizeof(msg)) {
+                        policy_free(msg->p);
+                        free(msg);
+                }
+        } else
+                policy_free(p);
+        return NULL;
+}
+
+static void start_reload(void) {
+        pthread_t t;
+        if (D.reloading)
+                return;
+        D.reloading = true;
+        if (pthread_create(&t, NULL, reload_thread, NULL) != 0) {
+                D.reloading = false;
+                log_daemon(LOG_RELOAD_FAILED, LOG_ERR, "policy reload failed: cannot start a thread");
+                return;
+        }
+        pthread_detach(t);
+}
+
+static void finish_reload(void) {
+        struct { struct policy *p; char err[POLICY_ERROR_MAX]; } *msg;
+        if (read(D.reload_pipe[0], &msg, sizeof(msg)) != (ssize_t) sizeof(msg))
+                return;
+        D.reloading = false;
+        if (!msg->p) {
+                log_daemon(LOG_RELOAD_FAILED, LOG_ERR, "policy reload refused, the previous policy stays: %s", msg->err);
+                fprintf(stderr, "modelgated: policy reload refused, the previous policy stays: %s\n", msg->err);
+        } else {
+                policy_free(D.policy);
+                D.policy = msg->p;
+                D.generation++;   /* every cached verdict is now stale */
+                D.audit = D.audit || policy_mode(D.policy) == POLICY_MODE_AUDIT;
+                log_daemon(LOG_RELOAD, LOG_NOTICE, "policy reloaded from %s (sha256 %s)", policy_source(D.policy),
+                           policy_sha256(D.policy));
+        }
+        free(msg);
+        sd_notify(0, "READY=1");
+}
+
+static void send_status(void) {
+        sd_notifyf(0, "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu failures, %zu jobs, %u open events",
+                   D.events, D.scans, D.denied, D.cache_hits, D.failures, D.n_jobs, D.outstanding);
+}
+
+static void tick(void) {
+        uint64_t now = monotonic_ms();
+
+        for (size_t i = 0; i < D.n_workers; i++) {
+                if (D.workers[i].pid <= 0 && D.restarts <= WORKER_RESTARTS_MAX) {
+                        if (start_worker(i) < 0)
+                                D.restarts++;
+                }
+                if (D.worker_job[i] && D.workers[i].deadline_ms <= now) {
+                        char why[128];
+                        snprintf(why, sizeof(why), "the scan did not finish within %llu s; the worker was killed",
+                                 (unsigned long long) (D.timeout_ms / 1000));
+                        worker_broken(i, "SCAN_TIMEOUT", why);
+                }
+        }
+        dispatch();
+        /* Watchdog: the loop is alive, and workers progress or have nothing to do. */
+        if (D.watchdog_usec && now - D.last_watchdog_ms >= D.watchdog_usec / 2000) {
+                bool busy = false;
+                for (size_t i = 0; i < D.n_workers; i++)
+                        busy |= D.worker_job[i] != NULL;
+                if (!busy || now - D.last_progress_ms < D.timeout_ms + 5000) {
+                        sd_notify(0, "WATCHDOG=1");
+                        D.last_watchdog_ms = now;
+                }
+        }
+        if (now - D.last_status_ms >= STATUS_EVERY_MS) {
+                send_status();
+                D.last_status_ms = now;
+        }
+}
+
+/* ---- startup ------------------------------------------------------------------ */
+
+static void usage(FILE *f) {
+        fputs("usage: modelgated [--policy FILE] [--watch DIR]... [--audit] [--workers N]\n"
+              "                  [--timeout SECONDS] [--worker-exe PATH]\n"
+              "Blocks open() of model files that fail the policy, under each watched directory,\n"
+              "with fanotify permission events. See modelgated(8).\n", f);
+}
+
+/* The worker binary: --worker-exe, else `modelgate` beside this executable (a build
+ * tree), else the installed one. */
+static const char *find_worker(void) {
+        static char path[PATH_MAX];
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+                self[n] = '\0';
+                char *slash = strrchr(self, '/');
+                if (slash) {
+                        *slash = '\0';
+                        if ((size_t) snprintf(path, sizeof(path), "%.*s/modelgate", (int) sizeof(path) - 11, self) < sizeof(path) &&
+                            access(path, X_OK) == 0)
+                                return path;
+                }
+        }
+        return BINDIR "/modelgate";
+}
+
+/* Starts each worker and has it scan an empty in-memory file: proves the sandbox
+ * can be applied here before any open is made to depend on it. */
+static int probe_workers(void) {
+        int fd = memfd_create("modelgate-probe", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (size_t i = 0; i < D.n_workers; i++) {
+                struct scan_report *r = malloc(sizeof(*r));
+                int ret = r ? start_worker(i) : -ENOMEM;
+                if (ret == 0)
+                        ret = worker_submit(&D.workers[i], 0, 0, fd, r, monotonic_ms() + 5000);
+                while (ret == 0) {
+                        struct pollfd p = { .fd = D.workers[i].sock, .events = POLLIN };
+                        int left = (int) (D.workers[i].deadline_ms - monotonic_ms());
+                        if (left <= 0 || poll(&p, 1, left) <= 0) {
+                                ret = -ETIMEDOUT;
+                                break;
+                        }
+                        ret = worker_read(&D.workers[i]);
+                        if (ret == 1) {
+                                ret = D.workers[i].rx.error;
+                                break;
+                        }
+                }
+                free(r);
+                if (ret < 0) {
+                        close(fd);
+                        return ret;
+                }
+        }
+        close(fd);
+        return 0;
+}
+
+static int add_root(const char *dir) {
+        char real[PATH_MAX];
+        struct stat st;
+        if (D.n_roots >= ROOTS_MAX) {
+                fprintf(stderr, "modelgated: more than %d watched directories\n", ROOTS_MAX);
+                return -E2BIG;
+        }
+        if (!realpath(dir, real) || stat(real, &st) < 0) {
+                fprintf(stderr, "modelgated: watched directory %s: %s\n", dir, strerror(errno));
+                return -errno;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "modelgated: watched directory %s: not a directory\n", dir);
+                return -ENOTDIR;
+        }
+        D.roots[D.n_roots++] = strdup(real);
+        return 0;
+}
+
+static void raise_nofile(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+static void shutdown_now(void) {
+        uint64_t until = monotonic_ms() + SHUTDOWN_GRACE_MS;
+        D.stopping = true;
+        sd_notify(0, "STOPPING=1");
+        log_daemon(LOG_STOPPING, LOG_NOTICE, "stopping: answering %u pending opens", D.outstanding);
+        read_events();
+        /* Scans in flight get a short grace; the rest get on_error. */
+        while (monotonic_ms() < until) {
+                struct pollfd p[WORKERS_MAX];
+                size_t map[WORKERS_MAX], n = 0;
+                for (size_t i = 0; i < D.n_workers; i++)
+                        if (D.worker_job[i] && D.worker_job[i]->phase == JOB_SCANNING) {
+                                p[n] = (struct pollfd) { .fd = D.workers[i].sock, .events = POLLIN };
+                                map[n++] = i;
+                        }
+                if (n == 0)
+                        break;
+                if (poll(p, n, (int) (until - monotonic_ms())) <= 0)
+                        break;
+                for (size_t k = 0; k < n; k++)
+                        if (p[k].revents)
+                                collect(map[k]);
+        }
+        for (size_t i = 0; i < JOBS_MAX; i++)
+                if (D.jobs[i].used) {
+                        if (D.jobs[i].phase == JOB_HASHING)
+                                job_free(&D.jobs[i]);
+                        else
+                                job_fail(&D.jobs[i], "SCAN_ERROR", "modelgated is stopping");
+                }
+        read_events();
+        for (size_t i = 0; i < D.n_workers; i++)
+                worker_stop(&D.workers[i]);
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "policy", required_argument, NULL, 'p' },
+                { "watch", required_argument, NULL, 'w' },
+                { "audit", no_argument, NULL, 'a' },
+                { "workers", required_argument, NULL, 'n' },
+                { "timeout", required_argument, NULL, 't' },
+                { "worker-exe", required_argument, NULL, 'x' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        const char *watch[ROOTS_MAX];
+        size_t n_watch = 0;
+        long workers = sysconf(_SC_NPROCESSORS_ONLN) + 1, timeout = SCAN_TIMEOUT_DEFAULT_S;
+        char err[POLICY_ERROR_MAX], *end;
+        int c, r;
+
+        D.policy_path = NULL;
+        while ((c = getopt_long(argc, argv, "p:w:an:t:x:hV", opts, NULL)) != -1) {
+                switch (c) {
+                case 'p':
+                        D.policy_path = optarg;
+                        break;
+                case 'w':
+                        if (n_watch >= ROOTS_MAX) {
+                                fprintf(stderr, "modelgated: too many --watch\n");
+                                return 1;
+                        }
+                        watch[n_watch++] = optarg;
+                        break;
+                case 'a':
+                        D.audit = true;
+                        break;
+                case 'n':
+                        workers = strtol(optarg, &end, 10);
+                        if (*end || workers < 1 || workers > WORKERS_MAX) {
+                                fprintf(stderr, "modelgated: --workers %s: expected 1 to %d\n", optarg, WORKERS_MAX);
+                                return 1;
+                        }
+                        break;
+                case 't':
+                        timeout = strtol(optarg, &end, 10);
+                        if (*end || timeout < 1 || timeout > 3600) {
+                                fprintf(stderr, "modelgated: --timeout %s: expected 1 to 3600 seconds\n", optarg);
+                                return 1;
+                        }
+                        break;
+                case 'x':
+                        D.worker_exe = optarg;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case 'V':
+                        printf("modelgated %s\n", PACKAGE_VERSION);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 1;
+                }
+        }
+        if (optind < argc) {
+                usage(stderr);
+                return 1;
+        }
+        if (!D.policy_path && access(SYSCONFDIR "/modelgate/policy.json", F_OK) == 0)
+                D.policy_path = SYSCONFDIR "/modelgate/policy.json";
+        if ((r = policy_load(D.policy_path, &D.policy, err, sizeof(err))) < 0) {
+                fprintf(stderr, "modelgated: invalid policy: %s\n", err);
+                return 1;
+        }
+        D.audit = D.audit || policy_mode(D.policy) == POLICY_MODE_AUDIT;
+        for (size_t i = 0; i < policy_watch_count(D.policy); i++)
+                if (add_root(policy_watch(D.policy, i)) < 0)
+                        return 1;
+        for (size_t i = 0; i < n_watch; i++)
+                if (add_root(watch[i]) < 0)
+                        return 1;
+        if (D.n_roots == 0) {
+                fprintf(stderr, "modelgated: nothing to watch: give --watch DIR or \"watch\" in the policy\n");
+                return 1;
+        }
+        if (!D.worker_exe)
+                D.worker_exe = find_worker();
+        D.n_workers = (size_t) (workers < 2 ? 2 : workers);
+        D.timeout_ms = (uint64_t) timeout * 1000;
+        D.cache = verdict_cache_new(CACHE_ENTRIES_DEFAULT);
+        if (!D.cache) {
+                fprintf(stderr, "modelgated: out of memory\n");
+                return 1;
+        }
+        raise_nofile();
+        signal(SIGPIPE, SIG_IGN);
+
+        D.fan_fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE |
+                                         FAN_UNLIMITED_MARKS,
+                                 O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+        if (D.fan_fd < 0) {
+                if (errno == EINVAL || errno == ENOSYS)
+                        fprintf(stderr, "modelgated: this kernel lacks fanotify permission events "
+                                        "(CONFIG_FANOTIFY_ACCESS_PERMISSIONS): %s\n", strerror(errno));
+                else
+                        fprintf(stderr, "modelgated: fanotify_init: %s (needs CAP_SYS_ADMIN)\n", strerror(errno));
+                return 1;
+        }
+        if ((r = probe_workers()) < 0) {
+                fprintf(stderr, "modelgated: the scanner sandbox cannot be applied (%s, worker %s): %s\n",
+                        "a probe scan failed", D.worker_exe, strerror(-r));
+                return 1;
+        }
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);   /* before any thread exists */
+        D.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (D.sig_fd < 0 || pipe2(D.reload_pipe, O_CLOEXEC) < 0 || journal_queue_start() < 0) {
+                fprintf(stderr, "modelgated: cannot set up signals, pipes or the logger: %s\n", strerror(errno));
+                return 1;
+        }
+
+        /* Filesystem marks: every mount of the filesystem, in every mount namespace. */
+        for (size_t i = 0; i < D.n_roots; i++) {
+                if (fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_PERM, AT_FDCWD, D.roots[i]) < 0) {
+                        fprintf(stderr, "modelgated: cannot mark the filesystem of %s: %s\n", D.roots[i], strerror(errno));
+                        return 1;
+                }
+        }
+        sd_notify(0, "READY=1");
+        const char *wd = getenv("WATCHDOG_USEC");
+        if (wd)
+                D.watchdog_usec = strtoull(wd, NULL, 10);
+        D.last_progress_ms = D.last_status_ms = monotonic_ms();
+        send_status();
+        log_daemon(LOG_STARTED, LOG_NOTICE, "watching %zu director%s with %zu workers, policy %s (%s mode)", D.n_roots,
+                   D.n_roots == 1 ? "y" : "ies", D.n_workers, policy_source(D.policy), D.audit ? "audit" : "enforce");
+        fprintf(stderr, "modelgated: ready\n");
+
+        while (!D.stopping) {
+                struct pollfd p[3 + WORKERS_MAX];
+                size_t map[WORKERS_MAX], n = 3;
+                p[0] = (struct pollfd) { .fd = D.fan_fd, .events = POLLIN };
+                p[1] = (struct pollfd) { .fd = D.sig_fd, .events = POLLIN };
+                p[2] = (struct pollfd) { .fd = D.reload_pipe[0], .events = POLLIN };
+                for (size_t i = 0; i < D.n_workers; i++)
+                        if (D.worker_job[i] && D.workers[i].sock >= 0) {
+                                p[n] = (struct pollfd) { .fd = D.workers[i].sock, .events = POLLIN };
+                                map[n - 3] = i;
+                                n++;
+                        }
+                int ready = poll(p, n, TICK_MS);
+                if (ready < 0 && errno != EINTR)
+                        break;
+                if (ready > 0 && p[1].revents) {
+                        struct signalfd_siginfo si;
+                        while (read(D.sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                                if (si.ssi_signo == SIGHUP) {
+                                        sd_notify(0, "RELOADING=1");
+                                        start_reload();
+                                } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+                                        D.stopping = true;
+                                /* SIGCHLD: workers are reaped by worker_stop(). */
+                        }
+                }
+                if (ready > 0) {
+                        for (size_t k = 3; k < n; k++)
+                                if (p[k].revents)
+                                        collect(map[k - 3]);
+                        if (p[0].revents)
+                                read_events();
+                        if (p[2].revents)
+                                finish_reload();
+                }
+                tick();
+        }
+        shutdown_now();
+        close(D.fan_fd);
+        journal_queue_stop();
+        fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied)\n", D.events, D.scans, D.denied);
+        policy_free(D.policy);
+        verdict_cache_free(D.cache);
+        return 0;
+}
