@@ -53,7 +53,7 @@ unsigned long journal_queue_dropped(void) {
         return d;
 }
 
-static void process_of(pid_t pid, char *exe, size_t exesz, char *uid, size_t uidsz) {
+void process_identity(pid_t pid, char *exe, size_t exesz, char *uid, size_t uidsz) {
         char p[64], raw[PATH_MAX];
         struct stat st;
         ssize_t n;
@@ -74,7 +74,11 @@ static void process_of(pid_t pid, char *exe, size_t exesz, char *uid, size_t uid
 static void write_record(const struct log_record *r) {
         char exe[PATH_MAX], uid[16];
 
-        process_of(r->pid, exe, sizeof(exe), uid, sizeof(uid));
+        if (r->exe[0]) {
+                snprintf(exe, sizeof(exe), "%s", r->exe);
+                snprintf(uid, sizeof(uid), "%s", r->uid);
+        } else
+                process_identity(r->pid, exe, sizeof(exe), uid, sizeof(uid));
         if (r->pid > 0 || r->path[0])
                 sd_journal_send("MESSAGE=%s", r->message, "MESSAGE_ID=%s", message_ids[r->kind],
                                 "PRIORITY=%d", r->priority, "SYSLOG_IDENTIFIER=modelgated",

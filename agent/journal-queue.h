@@ -30,6 +30,8 @@ struct log_record {
         bool cached;
         bool deny;                      /* the answer the opener got */
         char path[PATH_MAX];            /* escaped */
+        char exe[256];                  /* the opener's executable, "" when unknown */
+        char uid[16];
         char rule[32];
         char severity[16];
         char global[96];
@@ -41,6 +43,10 @@ struct log_record {
 
 int journal_queue_start(void);          /* starts the logger thread; 0 or -errno */
 void journal_queue_push(const struct log_record *r);   /* never blocks */
+
+/* The executable (escaped) and uid of a process, from /proc: readlink and stat,
+ * no open. Cheap enough for the event thread on the paths that log. */
+void process_identity(pid_t pid, char *exe, size_t exesz, char *uid, size_t uidsz);
 void journal_queue_stop(void);          /* flushes what is queued, joins the thread */
 unsigned long journal_queue_dropped(void);
 

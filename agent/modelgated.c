@@ -55,6 +55,8 @@
 struct waiter {
         int fd;
         pid_t pid;
+        char exe[256];          /* taken when the open arrives: the opener may be gone by the log */
+        char uid[16];
 };
 
 enum job_phase { JOB_QUEUED, JOB_SCANNING, JOB_HASHING };
@@ -120,11 +122,16 @@ static void respond(int fd, bool allow) {
                 D.outstanding--;
 }
 
-static void log_open(enum log_kind kind, bool deny, pid_t pid, const char *path, const struct job *j,
+static void log_open(enum log_kind kind, bool deny, const struct waiter *who, const char *path, const struct job *j,
                      const char *rule, const char *sev, const char *global, const char *sha, bool cached,
                      const char *message) {
         struct log_record r;
+        pid_t pid = who ? who->pid : 0;
         memset(&r, 0, sizeof(r));
+        if (who) {
+                snprintf(r.exe, sizeof(r.exe), "%s", who->exe);
+                snprintf(r.uid, sizeof(r.uid), "%s", who->uid);
+        }
         r.kind = kind;
         r.deny = deny;
         r.priority = deny ? LOG_WARNING : kind == LOG_AUDIT_DENY ? LOG_NOTICE : LOG_INFO;
@@ -193,6 +200,7 @@ static void job_free(struct job *j) {
 }
 
 static bool job_add_waiter(struct job *j, int fd, pid_t pid) {
+        struct waiter w = { .fd = fd, .pid = pid };
         if (j->n_waiters == j->cap_waiters) {
                 unsigned nc = j->cap_waiters ? j->cap_waiters * 2 : 4;
                 if (nc > WAITERS_MAX)
@@ -203,7 +211,8 @@ static bool job_add_waiter(struct job *j, int fd, pid_t pid) {
                 j->waiters = nw;
                 j->cap_waiters = nc;
         }
-        j->waiters[j->n_waiters++] = (struct waiter) { .fd = fd, .pid = pid };
+        process_identity(pid, w.exe, sizeof(w.exe), w.uid, sizeof(w.uid));
+        j->waiters[j->n_waiters++] = w;
         return true;
 }
 
@@ -216,7 +225,7 @@ static void job_fail(struct job *j, const char *rule, const char *why) {
                 respond(j->waiters[i].fd, allow);
                 snprintf(msg, sizeof(msg), "%s %.300s: %.150s; on_error=%s", allow ? "allowed" : "denied", j->path, why,
                          policy_on_error(D.policy) == VERDICT_ALLOW ? "allow" : "deny");
-                log_open(LOG_SCAN_FAILURE, !allow, j->waiters[i].pid, j->path, j, rule,
+                log_open(LOG_SCAN_FAILURE, !allow, &j->waiters[i], j->path, j, rule,
                          allow ? "low" : "high", NULL, NULL, false, msg);
         }
         j->n_waiters = 0;
@@ -264,7 +273,7 @@ static void job_decide(struct job *j, size_t worker) {
 
         if (!deny) {
                 snprintf(msg, sizeof(msg), "allowed %.400s (%s)", j->path, format_name(r->format));
-                log_open(LOG_ALLOW, false, j->n_waiters ? j->waiters[0].pid : 0, j->path, j, NULL, NULL, NULL,
+                log_open(LOG_ALLOW, false, j->n_waiters ? &j->waiters[0] : NULL, j->path, j, NULL, NULL, NULL,
                          r->has_sha256 ? r->sha256 : NULL, false, msg);
                 job_free(j);
                 return;
@@ -291,7 +300,7 @@ static void job_decide(struct job *j, size_t worker) {
                 }
         }
         for (unsigned i = 0; i < j->n_waiters; i++)
-                log_open(kind, !D.audit, j->waiters[i].pid, j->path, j, w ? rule_name(w->rule) : NULL,
+                log_open(kind, !D.audit, &j->waiters[i], j->path, j, w ? rule_name(w->rule) : NULL,
                          w ? severity_name(w->severity) : NULL, w ? w->global : NULL,
                          r->has_sha256 ? r->sha256 : NULL, false, msg);
         job_free(j);
@@ -323,7 +332,7 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
                 if (j->phase == JOB_HASHING) {
                         /* The denial stands; only the hash is missing from the log. */
                         for (unsigned k = 0; k < j->n_waiters; k++)
-                                log_open(j->deny_log.kind, !D.audit, j->waiters[k].pid, j->path, j, NULL, NULL,
+                                log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j, NULL, NULL,
                                          NULL, NULL, false, j->deny_log.message);
                         job_free(j);
                 } else
@@ -361,7 +370,7 @@ static void collect(size_t i) {
                 for (unsigned k = 0; k < j->n_waiters; k++) {
                         struct cache_value v = { 0 };
                         verdict_cache_get(D.cache, &j->key, &v);
-                        log_open(j->deny_log.kind, !D.audit, j->waiters[k].pid, j->path, j,
+                        log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j,
                                  v.has_rule ? rule_name(v.rule) : NULL, v.has_rule ? severity_name(v.severity) : NULL,
                                  v.global, sha, false, j->deny_log.message);
                 }
@@ -490,12 +499,15 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         cache_key_from_stat(&key, &st, D.generation);
         if (verdict_cache_get(D.cache, &key, &cv)) {
                 D.cache_hits++;
+                struct waiter who = { .pid = m->pid };
+                if (cv.deny)   /* before answering: the opener may be gone right after */
+                        process_identity(m->pid, who.exe, sizeof(who.exe), who.uid, sizeof(who.uid));
                 respond(m->fd, !cv.deny || D.audit);
                 if (cv.deny) {
                         char msg[512];
                         snprintf(msg, sizeof(msg), "%s %.300s (cached verdict): %s", D.audit ? "would deny" : "denied open of",
                                  path, cv.has_rule ? rule_name(cv.rule) : "");
-                        log_open(D.audit ? LOG_AUDIT_DENY : LOG_DENY, !D.audit, m->pid, path, NULL,
+                        log_open(D.audit ? LOG_AUDIT_DENY : LOG_DENY, !D.audit, &who, path, NULL,
                                  cv.has_rule ? rule_name(cv.rule) : NULL, cv.has_rule ? severity_name(cv.severity) : NULL,
                                  cv.global, cv.sha256, true, msg);
                 }
@@ -508,11 +520,13 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         if (!j || !job_add_waiter(j, m->fd, m->pid)) {
                 bool allow = policy_on_error(D.policy) == VERDICT_ALLOW || D.audit;
                 char msg[512];
+                struct waiter who = { .pid = m->pid };
+                process_identity(m->pid, who.exe, sizeof(who.exe), who.uid, sizeof(who.uid));
                 D.failures++;
                 respond(m->fd, allow);
                 snprintf(msg, sizeof(msg), "%s %.300s: %.100s; on_error applied", allow ? "allowed" : "denied", path,
                          D.stopping ? "modelgated is stopping" : "too many opens waiting for scans");
-                log_open(LOG_SCAN_FAILURE, !allow, m->pid, path, NULL, "SCAN_ERROR", "high", NULL, NULL, false, msg);
+                log_open(LOG_SCAN_FAILURE, !allow, &who, path, NULL, "SCAN_ERROR", "high", NULL, NULL, false, msg);
                 if (j && j->n_waiters == 0)
                         job_free(j);
                 return;
