@@ -27,6 +27,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "journal-queue.h"
+#include "mount-map.h"
 #include "policy.h"
 #include "verdict-cache.h"
 #include "worker-pool.h"
@@ -85,7 +86,9 @@ struct daemon {
         const char *policy_path;
         uint64_t generation;
         bool audit;
-        char *roots[ROOTS_MAX];
+        char *roots[ROOTS_MAX];         /* as given, resolved */
+        char *root_fs_path[ROOTS_MAX];  /* the same directory within its filesystem */
+        dev_t root_dev[ROOTS_MAX];
         size_t n_roots;
         const char *worker_exe;
         struct worker workers[WORKERS_MAX];
@@ -427,12 +430,31 @@ static void dispatch(void) {
 
 /* ---- events ------------------------------------------------------------------ */
 
-static bool under_root(const char *path) {
-        for (size_t i = 0; i < D.n_roots; i++) {
-                size_t n = strlen(D.roots[i]);
-                if (strncmp(path, D.roots[i], n) == 0 && (path[n] == '/' || path[n] == '\0' || D.roots[i][n - 1] == '/'))
+static bool path_under(const char *path, const char *root) {
+        size_t n = strlen(root);
+        if (strcmp(root, "/") == 0)
+                return true;
+        return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Is the file under a watched root, through whatever mount it was opened? The
+ * device and the path within the filesystem decide, so a bind mount or a
+ * container's mount of a watched directory is in scope too. When the mapping
+ * fails for a file on a watched filesystem, it is in scope (scanned): fail closed. */
+static bool in_scope(int fd, pid_t pid, const struct stat *st, const char *path) {
+        char fs_path[PATH_MAX];
+        uint64_t mnt;
+        bool same_dev = false;
+
+        for (size_t i = 0; i < D.n_roots; i++)
+                same_dev |= D.root_dev[i] == st->st_dev;
+        if (!same_dev)
+                return false;
+        if (mount_id_of_fd(fd, &mnt) < 0 || mount_map_fs_path(mnt, pid, path, fs_path, sizeof(fs_path)) < 0)
+                return true;
+        for (size_t i = 0; i < D.n_roots; i++)
+                if (D.root_dev[i] == st->st_dev && path_under(fs_path, D.root_fs_path[i]))
                         return true;
-        }
         return false;
 }
 
@@ -487,7 +509,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 return;
         }
         raw[n] = '\0';
-        if (!under_root(raw)) {
+        if (!in_scope(m->fd, m->pid, &st, raw)) {
                 D.allowed_fast++;
                 respond(m->fd, true);
                 return;
@@ -721,21 +743,39 @@ static int probe_workers(void) {
 }
 
 static int add_root(const char *dir) {
-        char real[PATH_MAX];
+        char real[PATH_MAX], fs_path[PATH_MAX];
         struct stat st;
+        uint64_t mnt;
+        int fd, r;
+
         if (D.n_roots >= ROOTS_MAX) {
                 fprintf(stderr, "modelgated: more than %d watched directories\n", ROOTS_MAX);
                 return -E2BIG;
         }
         if (!realpath(dir, real) || stat(real, &st) < 0) {
+                r = -errno;
                 fprintf(stderr, "modelgated: watched directory %s: %s\n", dir, strerror(errno));
-                return -errno;
+                return r;
         }
         if (!S_ISDIR(st.st_mode)) {
                 fprintf(stderr, "modelgated: watched directory %s: not a directory\n", dir);
                 return -ENOTDIR;
         }
-        D.roots[D.n_roots++] = strdup(real);
+        fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || (r = mount_id_of_fd(fd, &mnt)) < 0 ||
+            (r = mount_map_fs_path(mnt, getpid(), real, fs_path, sizeof(fs_path))) < 0) {
+                r = fd < 0 ? -errno : r;
+                fprintf(stderr, "modelgated: watched directory %s: cannot tell where it is in its filesystem: %s\n",
+                        dir, strerror(-r));
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        close(fd);
+        D.roots[D.n_roots] = strdup(real);
+        D.root_fs_path[D.n_roots] = strdup(fs_path);
+        D.root_dev[D.n_roots] = st.st_dev;
+        D.n_roots++;
         return 0;
 }
 

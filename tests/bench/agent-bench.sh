@@ -1,0 +1,298 @@
+#!/bin/bash
+# agent-bench.sh — what modelgated costs per open(), measured in one run on the same
+# files, against no watcher and against the least any FAN_OPEN_PERM listener costs
+# (fanotify-floor). Not a test: it prints a table and the ratios to the targets.
+#
+#  (a) no watcher                 (b) fanotify-floor (allow-all, filesystem mark)
+#  (c) modelgated, cached         every file decided once before the measured runs
+#  (d) modelgated, first sight    files rewritten in place before each run (ctime and
+#                                 the kernel's ignore marks change), each opened once
+#  (e) modelgated + ignore marks  kernel ignore marks opted in, warmed like (c)
+#  (f) small-file opens while a 2 GB torch zip is opened for the first time by
+#      another process: cached (f-c) and first-sight (f-d) small files
+# Each with 1 and 4 opener threads; each run 3 times, the best kept.
+#
+# The files live in a private tmpfs mounted for the run (FANOTIFY.md's figures are on
+# tmpfs), so the watchers' filesystem marks see only this benchmark's opens and a
+# watcher left behind by a killed run can hold up nothing else.
+#
+# Environment: BENCH_BIN (dir with fanotify-floor and open-latency; default: this
+# script's dir), MODELGATE_DAEMON (modelgated; rows c-f are skipped without it),
+# MODELGATE_POLICY (--policy for modelgated; default policy/policy.json of the
+# source tree), MODELGATE_IGNORE_ARGS (extra modelgated arguments that opt in to
+# ignore marks, e.g. "--policy FILE"), OPENS (opens per thread, default 20000),
+# OPENS_F (opens per thread in row f, default 2000), BIG_SRC (the big file,
+# default /var/tmp/modelgate-bench/zip-2gb.pt; a 2 GB fallocated file without it).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${BENCH_BIN:-$here}
+daemon=${MODELGATE_DAEMON:-$here/../../modelgated}
+policy=${MODELGATE_POLICY:-$here/../../policy/policy.json}
+PYTHON3=${PYTHON3:-python3}
+OPENS=${OPENS:-20000}
+OPENS_F=${OPENS_F:-2000}
+BIG_SRC=${BIG_SRC:-/var/tmp/modelgate-bench/zip-2gb.pt}
+NFILES=200              # half pickles, half text; divisible by both thread counts
+THREADS="1 4"
+REPS=3
+RUN_TIMEOUT=300         # seconds any one opener run may take before it is killed
+READY_TIMEOUT=20        # seconds a watcher may take to place its marks
+BIG_HEAD_START=0.05     # seconds the big open gets before the small opens start (f)
+
+floor=$bin/fanotify-floor
+opener=$bin/open-latency
+for b in "$floor" "$opener"; do
+        [ -x "$b" ] || { echo "agent-bench: $b not built (make bench)" >&2; exit 1; }
+done
+[ "$(id -u)" = 0 ] || { echo "agent-bench: fanotify permission events need root" >&2; exit 1; }
+have_daemon=false
+[ -x "$daemon" ] && have_daemon=true
+
+# ---- background processes: every one is in pids, every one is stopped on exit ----
+work=$(mktemp -d /var/tmp/modelgate-agent-bench.XXXXXX)
+pids=()
+notes=$work/notes       # a file: notes are also taken inside $(...)
+: >"$notes"
+
+forget_pid() {   # PID: no longer ours to stop
+        local keep=() p
+        for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+        pids=("${keep[@]+"${keep[@]}"}")
+}
+
+stop_pid() {    # PID: SIGTERM, up to 5 s, then SIGKILL; its exit status in $stopped_rc
+        local pid=$1 i
+        kill -TERM "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null || true
+        stopped_rc=0
+        wait "$pid" 2>/dev/null || stopped_rc=$?
+        forget_pid "$pid"
+}
+
+cleanup() {
+        local p
+        for p in "${pids[@]+"${pids[@]}"}"; do stop_pid "$p"; done
+        if mountpoint -q "$work/fs"; then umount "$work/fs"; fi
+        rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+wait_for_line() {       # FILE PATTERN PID: until FILE has PATTERN; fails if PID dies
+        local deadline=$((SECONDS + READY_TIMEOUT))
+        until grep -q "$2" "$1" 2>/dev/null; do
+                kill -0 "$3" 2>/dev/null || { echo "agent-bench: watcher exited before ready:" >&2; cat "$1" >&2; return 1; }
+                ((SECONDS < deadline)) || { echo "agent-bench: watcher not ready in ${READY_TIMEOUT}s" >&2; return 1; }
+                sleep 0.02
+        done
+}
+
+watcher=
+start_floor() {
+        "$floor" "$fs" >"$work/floor.out" 2>&1 &
+        watcher=$!; pids+=("$watcher")
+        wait_for_line "$work/floor.out" '^ready$' "$watcher"
+}
+
+start_daemon() {        # extra modelgated arguments...
+        local args=(--watch "$fs")
+        [ -f "$policy" ] && args+=(--policy "$policy")
+        env -u NOTIFY_SOCKET "$daemon" "${args[@]}" "$@" >"$work/daemon.log" 2>&1 &
+        watcher=$!; pids+=("$watcher")
+        wait_for_line "$work/daemon.log" '^modelgated: ready' "$watcher"
+}
+
+stop_watcher() {        # NAME
+        stop_pid "$watcher"
+        [ "$stopped_rc" = 0 ] || echo "$1 exited $stopped_rc on SIGTERM (expected 0)" >>"$notes"
+        watcher=
+}
+
+# ---- the files ----------------------------------------------------------------
+fs=$work/fs
+mkdir -p "$fs"
+if ! mount -t tmpfs -o size=3g,mode=0755 modelgate-bench "$fs"; then
+        echo "agent-bench: cannot mount a tmpfs at $fs" >&2; exit 1
+fi
+small=$fs/small
+src=$work/src           # pristine copies on /var/tmp, unwatched: the rewrite source
+mkdir -p "$small" "$src"
+"$PYTHON3" - "$src" "$NFILES" <<'EOF'
+import os, pickle, sys
+out, n = sys.argv[1], int(sys.argv[2])
+for i in range(n // 2):         # benign pickles, 2-6 KB: builtin containers only
+    obj = {"name": "layer%d" % i, "shape": [i % 7 + 1, 64],
+           "values": list(range(300 + 37 * (i % 25))), "note": "x" * (i % 50)}
+    with open(os.path.join(out, "w%03d.pkl" % i), "wb") as f:
+        pickle.dump(obj, f, protocol=2 + i % 4)
+for i in range(n - n // 2):     # plain text, 2-6 KB
+    with open(os.path.join(out, "notes%03d.txt" % i), "w") as f:
+        f.write("line %d of a plain text file\n" % i * (80 + 2 * (i % 80)))
+EOF
+cp -- "$src"/* "$small"/
+rewrite_small() { cp -- "$src"/* "$small"/; }  # O_TRUNC in place: same inodes, new ctime
+
+big=
+if $have_daemon; then
+        mkdir -p "$fs/big"
+        if [ -f "$BIG_SRC" ]; then
+                big=$fs/big/$(basename "$BIG_SRC")
+                cp -- "$BIG_SRC" "$big"
+        else
+                big=$fs/big/big-2gb.pt
+                fallocate -l 2G "$big"
+        fi
+fi
+
+# ---- measuring -------------------------------------------------------------------
+declare -A res
+field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
+
+run_opener() {  # open-latency arguments...; prints its line
+        local line
+        line=$(timeout -k 5 "$RUN_TIMEOUT" "$opener" "$@") || {
+                echo "agent-bench: open-latency $* failed or timed out" >&2; return 1; }
+        [ "$(field "$line" denied)" = 0 ] || echo "open-latency $*: $(field "$line" denied) opens denied" >>"$notes"
+        echo "$line"
+}
+
+best_of() {     # KEY THREADS OPENS_PER_THREAD [PREP]: best opens/s of REPS runs
+        local key=$1 t=$2 n=$3 prep=${4:-} line best='' r
+        for ((r = 0; r < REPS; r++)); do
+                [ -z "$prep" ] || $prep
+                line=$(run_opener -t "$t" -n "$n" "$small")
+                if [ -z "$best" ] || awk -v a="$(field "$line" opens_per_s)" -v b="$(field "$best" opens_per_s)" 'BEGIN { exit !(a > b) }'; then
+                        best=$line
+                fi
+        done
+        res[$key]=$best
+}
+
+warm() { run_opener -t 1 -n "$NFILES" "$small" >/dev/null; }
+
+# (f): one rep = the big file made new to the daemon (touch: ctime changes), opened
+# by another process; BIG_HEAD_START later the small opens start. Keeps the rep with
+# the lowest small-open p99, and the worst small-open max of all reps.
+big_scan_best_of() {    # KEY THREADS OPENS_PER_THREAD [PREP]
+        local key=$1 t=$2 n=$3 prep=${4:-} r line bigline bigpid best='' worst=0
+        for ((r = 0; r < REPS; r++)); do
+                [ -z "$prep" ] || $prep
+                touch "$big"
+                timeout -k 5 "$RUN_TIMEOUT" "$opener" -t 1 -n 1 "$big" >"$work/big.out" &
+                bigpid=$!; pids+=("$bigpid")
+                sleep "$BIG_HEAD_START"
+                line=$(run_opener -t "$t" -n "$n" "$small")
+                wait "$bigpid" || { echo "agent-bench: the big open failed" >&2; return 1; }
+                forget_pid "$bigpid"
+                bigline=$(cat "$work/big.out")
+                line="$line big_us=$(field "$bigline" mean_us)"
+                worst=$(awk -v a="$(field "$line" max_us)" -v b="$worst" 'BEGIN { print (a > b) ? a : b }')
+                if [ -z "$best" ] || awk -v a="$(field "$line" p99_us)" -v b="$(field "$best" p99_us)" 'BEGIN { exit !(a < b) }'; then
+                        best=$line
+                fi
+        done
+        res[$key]="$best worst_max_us=$worst"
+}
+
+ignore_marks() {        # kernel ignore marks the watcher holds (inode marks, ignored_mask != 0)
+        cat /proc/"$watcher"/fdinfo/* 2>/dev/null | grep '^fanotify ino:' | grep -vc 'ignored_mask:0\b' || true
+}
+
+echo "agent-bench: $NFILES files ($((NFILES / 2)) benign pickles, $((NFILES - NFILES / 2)) text, 2-6 KB) on $(stat -f -c %T "$fs") at $fs"
+echo "agent-bench: $(nproc) CPUs, kernel $(uname -r); $OPENS opens per thread per run, best of $REPS"
+
+for t in $THREADS; do best_of "a$t" "$t" "$OPENS"; done
+
+start_floor
+for t in $THREADS; do best_of "b$t" "$t" "$OPENS"; done
+stop_watcher fanotify-floor
+
+skip_c='' skip_d='' skip_e='' skip_f=''
+if ! $have_daemon; then
+        skip_c="skipped: modelgated not built"; skip_d=$skip_c; skip_e=$skip_c; skip_f=$skip_c
+else
+        start_daemon
+        warm
+        for t in $THREADS; do best_of "c$t" "$t" "$OPENS"; done
+        for t in $THREADS; do best_of "d$t" "$t" "$((NFILES / t))" rewrite_small; done
+        warm
+        for t in $THREADS; do big_scan_best_of "fc$t" "$t" "$OPENS_F"; done
+        for t in $THREADS; do big_scan_best_of "fd$t" "$t" "$((NFILES / t))" rewrite_small; done
+        stop_watcher modelgated
+
+        help=$(timeout 5 "$daemon" --help 2>&1 || true)
+        ignore_args=()
+        if ! grep -qi ignore <<<"$help"; then
+                skip_e="skipped: modelgated --help does not mention ignore marks"
+        elif [ -n "${MODELGATE_IGNORE_ARGS:-}" ]; then
+                read -ra ignore_args <<<"$MODELGATE_IGNORE_ARGS"
+        elif flag=$(grep -o -- '--[a-z-]*ignore[a-z-]*' <<<"$help" | head -n 1) && [ -n "$flag" ]; then
+                ignore_args=("$flag")
+        else
+                skip_e="skipped: set MODELGATE_IGNORE_ARGS to the arguments that opt in to ignore marks"
+        fi
+        if [ -z "$skip_e" ]; then
+                rewrite_small   # no mark may survive from before
+                start_daemon "${ignore_args[@]}"
+                warm
+                echo "(e) modelgated ${ignore_args[*]}: $(ignore_marks) kernel ignore marks after one pass over $NFILES files" >>"$notes"
+                for t in $THREADS; do best_of "e$t" "$t" "$OPENS"; done
+                stop_watcher "modelgated ${ignore_args[*]}"
+        fi
+fi
+
+# ---- the table --------------------------------------------------------------------
+row() {         # LABEL KEY SKIP
+        local t line
+        for t in $THREADS; do
+                line=${res[$2$t]:-}
+                if [ -n "$3" ]; then
+                        printf '%-34s %7s   %s\n' "$1" "$t" "$3"
+                else
+                        printf '%-34s %7s %9.2f %9.2f %9.2f %10.0f\n' "$1" "$t" "$(field "$line" mean_us)" \
+                                "$(field "$line" p50_us)" "$(field "$line" p99_us)" "$(field "$line" opens_per_s)"
+                fi
+        done
+}
+echo
+printf '%-34s %7s %9s %9s %9s %10s\n' "row" "openers" "µs/open" "p50 µs" "p99 µs" "opens/s"
+row "(a) no watcher" a ""
+row "(b) fanotify-floor" b ""
+row "(c) modelgated, cached" c "$skip_c"
+row "(d) modelgated, first sight" d "$skip_d"
+row "(e) modelgated, ignore marks" e "$skip_e"
+row "(f-c) cached, during a 2 GB scan" fc "$skip_f"
+row "(f-d) first sight, during 2 GB scan" fd "$skip_f"
+
+ratio() {       # LABEL EXPR(awk, a b) A B TARGET(awk on r) TARGET_TEXT
+        local r
+        r=$(awk -v a="$3" -v b="$4" "BEGIN { printf \"%.2f\", $2 }")
+        printf '%-52s %8s   target %s: %s\n' "$1" "$r" "$6" \
+                "$(awk -v r="$r" "BEGIN { print ($5) ? \"met\" : \"MISSED\" }")"
+}
+echo
+if [ -n "$skip_c" ]; then
+        echo "ratios: $skip_c"
+else
+        ratio "cached / floor, µs per open, 1 opener" 'a / b' "$(field "${res[c1]}" mean_us)" "$(field "${res[b1]}" mean_us)" 'r <= 1.1' '<= 1.10x'
+        ratio "cached / floor, opens/s, 4 openers" 'a / b' "$(field "${res[c4]}" opens_per_s)" "$(field "${res[b4]}" opens_per_s)" 'r >= 0.85' '>= 0.85'
+        if [ -z "$skip_e" ]; then
+                ratio "ignore marks - no watcher, µs per open, 1 opener" 'a - b' "$(field "${res[e1]}" mean_us)" "$(field "${res[a1]}" mean_us)" 'r <= 2' '<= +2 µs'
+        else
+                echo "ignore marks - no watcher: $skip_e"
+        fi
+        for k in fc1 fc4 fd1 fd4; do
+                line=${res[$k]}
+                # a small open that waited behind the scan would cost a good part of it
+                ratio "($k) small-open p99 / the big file's first open" 'a / b' "$(field "$line" p99_us)" "$(field "$line" big_us)" 'r < 0.01' '< 0.01'
+                echo "      big open $(awk -v u="$(field "$line" big_us)" 'BEGIN { printf "%.0f", u / 1000 }') ms, small runs took $(field "$line" elapsed_s) s after a ${BIG_HEAD_START} s head start, worst small-open max of $REPS reps $(field "$line" worst_max_us) µs"
+                awk -v e="$(field "$line" elapsed_s)" -v h="$BIG_HEAD_START" -v b="$(field "$line" big_us)" 'BEGIN { exit !(e + h > b / 1e6) }' &&
+                        echo "      note: the small opens outlasted the big open; lower OPENS_F to keep them inside the scan"
+        done
+fi
+sed 's/^/note: /' "$notes"
