@@ -1007,5 +1007,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied)\n", D.events, D.scans, D.denied);
         policy_free(D.policy);
         verdict_cache_free(D.cache);
+        for (size_t i = 0; i < D.n_roots; i++) {
+                free(D.roots[i]);
+                free(D.root_fs_path[i]);
+        }
         return 0;
 }

@@ -1,0 +1,317 @@
+#!/usr/bin/python3
+"""agent-check.py — TAP: the real modelgated on a tmpfs of generated fixtures, with
+real fanotify, real journald and the real loaders. Every case bounds its waits: an
+opener that hangs is a failure, never a stuck test. Needs root."""
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+MODELGATE = os.environ["MODELGATE"]
+MODELGATED = os.environ["MODELGATED"]
+FIXTURES = os.environ["FIXTURES"]
+PY = os.environ.get("PYTHON3", "/usr/bin/python3")
+
+EVIL = b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R."          # 25 bytes, os.system("true")
+BENIGN_25 = b"\x80\x02X\x11\x00\x00\x00" + b"a" * 17 + b"."          # 25 bytes, a string
+
+results = []
+
+
+def tap(ok, name, diag=None):
+    results.append(ok)
+    print(("ok" if ok else "not ok") + f" {len(results)} - {name}")
+    if diag and not ok:
+        for line in str(diag).splitlines()[:20]:
+            print("# " + line)
+    sys.stdout.flush()
+
+
+def run(cmd, timeout=30, **kw):
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(cmd, 124, e.stdout or b"", (e.stderr or b"") + b"\nTIMEOUT")
+
+
+def open_status(path, timeout=20):
+    """Opens path from a separate process: 'ok', 'EPERM', 'hang' or another error."""
+    p = run([PY, "-c", "import os,sys\ntry:\n os.close(os.open(sys.argv[1], os.O_RDONLY)); print('ok')\n"
+                       "except OSError as e: print(__import__('errno').errorcode[e.errno])", path], timeout=timeout)
+    if p.returncode == 124:
+        return "hang"
+    return p.stdout.decode().strip()
+
+
+class Daemon:
+    def __init__(self, root, args=()):
+        self.log = os.path.join(root, f"modelgated-{time.monotonic_ns()}.log")
+        self.f = open(self.log, "w")
+        self.p = subprocess.Popen([MODELGATED, "--worker-exe", MODELGATE] + list(args),
+                                  stdout=self.f, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout=15):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.p.poll() is not None:
+                return False
+            if "modelgated: ready" in open(self.log).read():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def workers(self):
+        p = run(["pgrep", "-P", str(self.p.pid)])
+        return [int(x) for x in p.stdout.split()]
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.f.close()
+        return self.p.returncode
+
+    def output(self):
+        return open(self.log).read()
+
+
+def journal(match, since):
+    p = run(["journalctl", "--no-pager", "-o", "json", "--since", since, "-t", "modelgated"] + match, timeout=30)
+    out = []
+    for line in p.stdout.decode("utf-8", "replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def wait_journal(match, since, pred, timeout=15):
+    end = time.monotonic() + timeout
+    recs = []
+    while time.monotonic() < end:
+        recs = journal(match, since)
+        if pred(recs):
+            return recs
+        time.sleep(0.3)
+    return recs
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="mg-agent-")
+    mnt = os.path.join(tmp, "mnt")
+    os.makedirs(mnt)
+    started_journald = None
+    daemons = []
+    try:
+        if run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", mnt]).returncode != 0:
+            print("1..0 # SKIP cannot mount a tmpfs (needs root)")
+            return 0
+        if not os.path.exists("/run/systemd/journal/socket"):
+            os.makedirs("/run/systemd/journal", exist_ok=True)
+            started_journald = subprocess.Popen(["/lib/systemd/systemd-journald"], stdout=subprocess.DEVNULL,
+                                                stderr=subprocess.DEVNULL, start_new_session=True)
+            for _ in range(100):
+                if os.path.exists("/run/systemd/journal/socket"):
+                    break
+                time.sleep(0.05)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 2))
+        w = os.path.join(mnt, "w")
+        for part in ("malicious", "benign", "support"):
+            shutil.copytree(os.path.join(FIXTURES, part), os.path.join(w, part), symlinks=True)
+        with open(os.path.join(w, "evil.pkl"), "wb") as f:
+            f.write(EVIL)
+        policy = os.path.join(tmp, "policy.json")
+        with open(policy, "w") as f:
+            f.write("{}")
+
+        # The truth: what modelgate scan says of each file.
+        p = run([MODELGATE, "scan", "--format", "json", w], timeout=300)
+        report = json.loads(p.stdout)
+        verdict = {f["path"]: f["verdict"] for f in report["files"]}
+        files = sorted(verdict)
+
+        d = Daemon(tmp, ["--watch", w, "--policy", policy, "--timeout", "4", "--workers", "2"])
+        daemons.append(d)
+        tap(d.wait_ready(), "modelgated starts, marks the filesystem and reports ready", d.output())
+
+        # Every file: EPERM exactly when modelgate scan denies it. One opener process.
+        script = ("import os,sys,json,errno\nr={}\nfor p in sys.argv[1:]:\n try:\n  os.close(os.open(p,os.O_RDONLY)); r[p]='ok'\n"
+                  " except OSError as e: r[p]=errno.errorcode[e.errno]\nprint(json.dumps(r))")
+        p = run([PY, "-c", script] + files, timeout=300)
+        got = json.loads(p.stdout) if p.returncode == 0 else {}
+        for f in files:
+            want = "EPERM" if verdict[f] == "deny" else "ok"
+            tap(got.get(f) == want, f"open() of {os.path.relpath(f, w)}: {want}", f"got {got.get(f)}")
+
+        # Real loaders refuse: PermissionError, and the payload marker never appears.
+        prove = [l.rstrip("\n").split("\t") for l in open(os.path.join(FIXTURES, "PROVE")) if l.strip()]
+        by_loader = {}
+        for row in prove:
+            if len(row) >= 2 and row[1] in ("torch", "numpy", "joblib", "pickle") and (len(row) < 3 or row[2] in ("", "-")):
+                by_loader.setdefault(row[1], []).append(os.path.join(w, row[0]))
+        loader_code = {
+            "torch": "import torch\ndef load(p): return torch.load(p)",
+            "numpy": "import numpy\ndef load(p):\n r=numpy.load(p, allow_pickle=True)\n if hasattr(r,'files'): [r[k] for k in r.files]\n return r",
+            "joblib": "import joblib\ndef load(p): return joblib.load(p)",
+            "pickle": "import pickle\ndef load(p):\n with open(p,'rb') as f:\n  while True:\n   try: pickle.load(f)\n   except EOFError: return",
+        }
+        for loader, paths in sorted(by_loader.items()):
+            code = loader_code[loader] + ("\nimport sys\nfor p in sys.argv[1:]:\n try:\n  load(p); print('LOADED', p)\n"
+                                          " except PermissionError: print('EPERM', p)\n except BaseException as e: print('OTHER', type(e).__name__, p)")
+            p = run([PY, "-u", "-c", code] + paths, timeout=300)
+            out = p.stdout.decode("utf-8", "replace")
+            eperm = out.count("EPERM ")
+            tap("MODELGATE-RAN" not in out and eperm == len(paths),
+                f"{loader} loader: all {len(paths)} malicious fixtures raise PermissionError, no payload ran",
+                out[-1500:] + p.stderr.decode("utf-8", "replace")[-500:])
+        benign_pt = [f for f in files if "/benign/" in f and f.endswith(".pt") and verdict[f] == "allow"]
+        benign_npy = [f for f in files if "/benign/" in f and (f.endswith(".npy") or f.endswith(".npz")) and verdict[f] == "allow"]
+        p = run([PY, "-c", "import sys,torch,numpy\nfor p in sys.argv[1:]:\n if p.endswith('.pt'): torch.load(p)\n"
+                 " else:\n  r=numpy.load(p, allow_pickle=True)\n  if hasattr(r,'files'): [r[k] for k in r.files]\nprint('all loaded')"]
+                + benign_pt + benign_npy, timeout=300)
+        tap(b"all loaded" in p.stdout, f"clean models load: {len(benign_pt)} torch files, {len(benign_npy)} numpy files",
+            p.stderr.decode("utf-8", "replace")[-1500:])
+
+        # The journal holds the denials with the DESIGN.md fields.
+        evil = os.path.join(w, "evil.pkl")
+        recs = wait_journal(["MODELGATE_VERDICT=deny", "MODELGATE_PATH=" + evil], since,
+                            lambda rs: any(r.get("MODELGATE_SHA256") for r in rs))
+        need = ["MESSAGE_ID", "PRIORITY", "MODELGATE_VERDICT", "MODELGATE_PATH", "MODELGATE_RULE", "MODELGATE_SEVERITY",
+                "MODELGATE_SHA256", "MODELGATE_PID", "MODELGATE_EXE", "MODELGATE_UID"]
+        good = [r for r in recs if all(r.get(k) for k in need) and re.fullmatch(r"[0-9a-f]{64}", r["MODELGATE_SHA256"])
+                and r["MODELGATE_RULE"] == "UNSAFE_IMPORT" and r["MODELGATE_SEVERITY"] == "critical"]
+        tap(bool(good), "journalctl -t modelgated MODELGATE_VERDICT=deny has the denial with every field", recs[-3:])
+        denied = [f for f in files if verdict[f] == "deny"]
+        recs = wait_journal(["MODELGATE_VERDICT=deny"], since,
+                            lambda rs: {r.get("MODELGATE_PATH") for r in rs} >= set(denied))
+        missing = set(denied) - {r.get("MODELGATE_PATH") for r in recs}
+        tap(not missing, f"every one of the {len(denied)} denied files has a journal record", sorted(missing)[:10])
+
+        # A subdirectory made after start is covered.
+        newdir = os.path.join(w, "made-later", "deeper")
+        os.makedirs(newdir)
+        with open(os.path.join(newdir, "model.bin"), "wb") as f:
+            f.write(EVIL)
+        tap(open_status(os.path.join(newdir, "model.bin")) == "EPERM", "a file in a subdirectory made after start is refused")
+
+        # Other mount namespaces and bind mounts see the same verdicts.
+        other = os.path.join(tmp, "bind")
+        os.makedirs(other)
+        p = run(["unshare", "-m", "sh", "-c", f"mount --bind '{w}' '{other}' && cat '{other}/evil.pkl' >/dev/null; echo $?; "
+                 f"cat '{evil}' > /dev/null; echo $?"], timeout=30)
+        tap(p.stdout.split() == [b"1", b"1"] and b"Operation not permitted" in p.stderr,
+            "opens from another mount namespace, directly and through a bind mount, are refused", p.stdout + p.stderr)
+
+        # A same-size rewrite that restores mtime is rescanned (ctime is in the cache key).
+        f = os.path.join(w, "rewrite.pkl")
+        with open(f, "wb") as fh:
+            fh.write(BENIGN_25)
+        first = open_status(f)
+        st = os.stat(f)
+        with open(f, "r+b") as fh:
+            fh.write(EVIL)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        tap(first == "ok" and os.stat(f).st_mtime_ns == st.st_mtime_ns and open_status(f) == "EPERM",
+            "a same-size rewrite with mtime restored is rescanned and refused")
+
+        # Reload: a broken policy keeps the old one; a good one applies at once.
+        with open(policy, "w") as fh:
+            fh.write("{ this is not json")
+        d.p.send_signal(signal.SIGHUP)
+        recs = wait_journal(["MESSAGE_ID=014c2b32f8c94992a7e920e1ae86c7b1"], since, lambda rs: len(rs) > 0)
+        tap(bool(recs) and open_status(evil) == "EPERM" and d.p.poll() is None,
+            "SIGHUP with a broken policy logs the refusal and keeps enforcing the old policy")
+        with open(policy, "w") as fh:
+            fh.write('{"allow_globals": ["os:system"]}')
+        d.p.send_signal(signal.SIGHUP)
+        recs = wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > 0)
+        tap(bool(recs) and open_status(evil) == "ok", "SIGHUP with a good policy applies it (cached verdicts dropped)")
+        with open(policy, "w") as fh:
+            fh.write("{}")
+        d.p.send_signal(signal.SIGHUP)
+        wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > 1)
+
+        # A worker killed mid-scan: the opener gets on_error (deny), nobody hangs.
+        f = os.path.join(w, "killed.pkl")
+        with open(f, "wb") as fh:
+            fh.write(EVIL)
+        ws = d.workers()
+        for pid in ws:
+            os.kill(pid, signal.SIGSTOP)
+        opener = subprocess.Popen([PY, "-c", "import os,sys\ntry: os.open(sys.argv[1], os.O_RDONLY); print('ok')\n"
+                                   "except OSError as e: print(e.errno)", f], stdout=subprocess.PIPE)
+        time.sleep(0.5)
+        for pid in ws:
+            os.kill(pid, signal.SIGKILL)
+        try:
+            out, _ = opener.communicate(timeout=15)
+            ok = out.strip() == b"1"
+        except subprocess.TimeoutExpired:
+            opener.kill()
+            ok = False
+        tap(ok, "a worker killed mid-scan: the waiting open gets on_error (EPERM), no hang")
+        time.sleep(0.5)
+        tap(open_status(os.path.join(w, "benign", "mlp-fp32.pt")) in ("ok",) and open_status(f) == "EPERM",
+            "after the crash, replaced workers give correct verdicts")
+
+        # A worker stopped with SIGSTOP: the deadline (4 s) kills it; the open is answered.
+        f = os.path.join(w, "stopped.pkl")
+        with open(f, "wb") as fh:
+            fh.write(BENIGN_25)
+        for pid in d.workers():
+            os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        st = open_status(f, timeout=20)
+        took = time.monotonic() - t0
+        tap(st == "EPERM" and took < 10, f"a stopped worker misses its deadline: answered on_error in {took:.1f} s", st)
+
+        # SIGTERM with opens in flight: all answered, exit status 0.
+        inflight = [os.path.join(w, f"inflight{i}.pkl") for i in range(4)]
+        for g in inflight:   # written before the workers stop: writers' opens are checked too
+            with open(g, "wb") as fh:
+                fh.write(BENIGN_25)
+        time.sleep(0.5)
+        for pid in d.workers():
+            os.kill(pid, signal.SIGSTOP)
+        openers = []
+        for g in inflight:
+            openers.append(subprocess.Popen([PY, "-c", "import os,sys\ntry: os.open(sys.argv[1], os.O_RDONLY); print('ok')\n"
+                                             "except OSError as e: print(e.errno)", g], stdout=subprocess.PIPE))
+        time.sleep(0.5)
+        rc = d.stop(signal.SIGTERM)
+        answered = 0
+        for o in openers:
+            try:
+                o.communicate(timeout=15)
+                answered += 1
+            except subprocess.TimeoutExpired:
+                o.kill()
+        tap(rc == 0 and answered == len(openers), f"SIGTERM with {len(openers)} opens in flight: all answered, exit 0",
+            f"rc={rc} answered={answered}")
+    finally:
+        for d in daemons:
+            if d.p.poll() is None:
+                d.stop(signal.SIGKILL)
+        run(["umount", "-l", mnt])
+        if started_journald:
+            started_journald.terminate()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"1..{len(results)}")   # the plan at the end: the number of loaders varies
+    return 0 if all(results) and results else 1
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0:
+        print("1..0 # SKIP modelgated needs root (fanotify permission events)")
+        sys.exit(0)
+    sys.exit(main())
