@@ -16,13 +16,20 @@
 # tmpfs), so the watchers' filesystem marks see only this benchmark's opens and a
 # watcher left behind by a killed run can hold up nothing else.
 #
+# With one opener, an allow-all listener costs ~8 µs per open when the scheduler puts
+# it on the opener's CPU and ~50 µs when it wakes on another (measured here, 2 vCPUs),
+# and unpinned runs land in either mode. PLACEMENT=same pins watcher and openers to
+# CPU 0, PLACEMENT=split pins openers to CPU 0 and the watcher (its workers too) to
+# the others; the default, free, pins nothing. Compare rows of one placement only.
+#
 # Environment: BENCH_BIN (dir with fanotify-floor and open-latency; default: this
 # script's dir), MODELGATE_DAEMON (modelgated; rows c-f are skipped without it),
 # MODELGATE_POLICY (--policy for modelgated; default policy/policy.json of the
 # source tree), MODELGATE_IGNORE_ARGS (extra modelgated arguments that opt in to
 # ignore marks, e.g. "--policy FILE"), OPENS (opens per thread, default 20000),
 # OPENS_F (opens per thread in row f, default 5000), BIG_SRC (the big file,
-# default /var/tmp/modelgate-bench/zip-2gb.pt; a 2 GB fallocated file without it).
+# default /var/tmp/modelgate-bench/zip-2gb.pt; a 2 GB fallocated file without it),
+# PLACEMENT (free, same or split), REPS (runs per row, the best kept; default 3).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +42,8 @@ OPENS_F=${OPENS_F:-5000}
 BIG_SRC=${BIG_SRC:-/var/tmp/modelgate-bench/zip-2gb.pt}
 NFILES=200              # half pickles, half text; divisible by both thread counts
 THREADS="1 4"
-REPS=3
+REPS=${REPS:-3}
+PLACEMENT=${PLACEMENT:-free}
 RUN_TIMEOUT=300         # seconds any one opener run may take before it is killed
 READY_TIMEOUT=20        # seconds a watcher may take to place its marks
 BIG_HEAD_START=0.05     # seconds the big open gets before the small opens start (f)
@@ -46,6 +54,14 @@ for b in "$floor" "$opener"; do
         [ -x "$b" ] || { echo "agent-bench: $b not built (make bench)" >&2; exit 1; }
 done
 [ "$(id -u)" = 0 ] || { echo "agent-bench: fanotify permission events need root" >&2; exit 1; }
+ncpu=$(nproc)
+case $PLACEMENT in
+free)   pin_opener=(); pin_watcher=() ;;
+same)   pin_opener=(taskset -c 0); pin_watcher=(taskset -c 0) ;;
+split)  ((ncpu >= 2)) || { echo "agent-bench: PLACEMENT=split needs 2 CPUs" >&2; exit 1; }
+        pin_opener=(taskset -c 0); pin_watcher=(taskset -c "1-$((ncpu - 1))") ;;
+*)      echo "agent-bench: PLACEMENT=$PLACEMENT: expected free, same or split" >&2; exit 1 ;;
+esac
 have_daemon=false
 [ -x "$daemon" ] && have_daemon=true
 
@@ -94,7 +110,7 @@ wait_for_line() {       # FILE PATTERN PID: until FILE has PATTERN; fails if PID
 
 watcher=
 start_floor() {
-        "$floor" "$fs" >"$work/floor.out" 2>&1 &
+        "${pin_watcher[@]}" "$floor" "$fs" >"$work/floor.out" 2>&1 &
         watcher=$!; pids+=("$watcher")
         wait_for_line "$work/floor.out" '^ready$' "$watcher"
 }
@@ -102,7 +118,7 @@ start_floor() {
 start_daemon() {        # extra modelgated arguments...
         local args=(--watch "$fs")
         [ -f "$policy" ] && args+=(--policy "$policy")
-        env -u NOTIFY_SOCKET "$daemon" "${args[@]}" "$@" >"$work/daemon.log" 2>&1 &
+        "${pin_watcher[@]}" env -u NOTIFY_SOCKET "$daemon" "${args[@]}" "$@" >"$work/daemon.log" 2>&1 &
         watcher=$!; pids+=("$watcher")
         wait_for_line "$work/daemon.log" '^modelgated: ready' "$watcher"
 }
@@ -168,7 +184,7 @@ field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
 
 run_opener() {  # open-latency arguments...; prints its line
         local line
-        line=$(timeout -k 5 "$RUN_TIMEOUT" "$opener" "$@") || {
+        line=$(timeout -k 5 "$RUN_TIMEOUT" "${pin_opener[@]}" "$opener" "$@") || {
                 echo "agent-bench: open-latency $* failed or timed out" >&2; return 1; }
         [ "$(field "$line" denied)" = 0 ] || echo "open-latency $*: $(field "$line" denied) opens denied" >>"$notes"
         echo "$line"
@@ -196,7 +212,7 @@ big_scan_best_of() {    # KEY THREADS OPENS_PER_THREAD [PREP]
         for ((r = 0; r < REPS; r++)); do
                 [ -z "$prep" ] || $prep
                 touch "$big"
-                timeout -k 5 "$RUN_TIMEOUT" "$opener" -t 1 -n 1 "$big" >"$work/big.out" &
+                timeout -k 5 "$RUN_TIMEOUT" "${pin_opener[@]}" "$opener" -t 1 -n 1 "$big" >"$work/big.out" &
                 bigpid=$!; pids+=("$bigpid")
                 sleep "$BIG_HEAD_START"
                 line=$(run_opener -t "$t" -n "$n" "$small")
@@ -217,7 +233,7 @@ ignore_marks() {        # kernel ignore marks the watcher holds (inode marks, ig
 }
 
 echo "agent-bench: $NFILES files ($((NFILES / 2)) benign pickles, $((NFILES - NFILES / 2)) text, 2-6 KB) on $(stat -f -c %T "$fs") at $fs"
-echo "agent-bench: $(nproc) CPUs, kernel $(uname -r); $OPENS opens per thread per run, best of $REPS"
+echo "agent-bench: $ncpu CPUs, kernel $(uname -r), placement $PLACEMENT; $OPENS opens per thread per run, best of $REPS"
 
 for t in $THREADS; do best_of "a$t" "$t" "$OPENS"; done
 
