@@ -105,6 +105,7 @@ struct daemon {
         bool reloading;
         /* counters for STATUS= */
         unsigned long events, allowed_fast, cache_hits, scans, denied, failures, overflow;
+        unsigned long ignore_marks, ignore_mark_failures;
         uint64_t last_progress_ms, last_status_ms, watchdog_usec, last_watchdog_ms;
 };
 
@@ -123,6 +124,19 @@ static void respond(int fd, bool allow) {
         close(fd);
         if (D.outstanding > 0)
                 D.outstanding--;
+}
+
+/* Opt-in (policy ignore_marks): an allowed file's later opens skip the daemon.
+ * The kernel drops the mark on write and truncate (no SURV_MODIFY), evicts it
+ * under memory pressure, and silently refuses it while the file is open for
+ * writing; the limits are in modelgated(8). */
+static void place_ignore_mark(int fd) {
+        if (!policy_ignore_marks(D.policy) || D.audit)
+                return;
+        if (fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_EVICTABLE, FAN_OPEN_PERM, fd, NULL) < 0)
+                D.ignore_mark_failures++;
+        else
+                D.ignore_marks++;
 }
 
 static void log_open(enum log_kind kind, bool deny, const struct waiter *who, const char *path, const struct job *j,
@@ -269,6 +283,8 @@ static void job_decide(struct job *j, size_t worker) {
         for (unsigned i = 0; i < j->n_waiters; i++) {
                 if (deny && !D.audit && j->hash_fd < 0 && !r->has_sha256)
                         j->hash_fd = dup(j->waiters[i].fd);   /* to hash it for the log */
+                if (!deny && i == 0)
+                        place_ignore_mark(j->waiters[i].fd);
                 respond(j->waiters[i].fd, !deny || D.audit);
         }
         D.scans++;
@@ -524,6 +540,8 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 struct waiter who = { .pid = m->pid };
                 if (cv.deny)   /* before answering: the opener may be gone right after */
                         process_identity(m->pid, who.exe, sizeof(who.exe), who.uid, sizeof(who.uid));
+                else
+                        place_ignore_mark(m->fd);
                 respond(m->fd, !cv.deny || D.audit);
                 if (cv.deny) {
                         char msg[512];
@@ -635,6 +653,9 @@ static void finish_reload(void) {
                 policy_free(D.policy);
                 D.policy = msg->p;
                 D.generation++;   /* every cached verdict is now stale */
+                /* ... and so is every ignore mark: drop all inode marks (the
+                 * filesystem marks stay). */
+                fanotify_mark(D.fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
                 D.audit = D.audit || policy_mode(D.policy) == POLICY_MODE_AUDIT;
                 log_daemon(LOG_RELOAD, LOG_NOTICE, "policy reloaded from %s (sha256 %s)", policy_source(D.policy),
                            policy_sha256(D.policy));
@@ -644,8 +665,9 @@ static void finish_reload(void) {
 }
 
 static void send_status(void) {
-        sd_notifyf(0, "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu failures, %zu jobs, %u open events",
-                   D.events, D.scans, D.denied, D.cache_hits, D.failures, D.n_jobs, D.outstanding);
+        sd_notifyf(0, "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks, %lu failures, "
+                      "%zu jobs, %u open events",
+                   D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.failures, D.n_jobs, D.outstanding);
 }
 
 static void tick(void) {

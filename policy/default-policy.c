@@ -15,6 +15,7 @@ static const char builtin_json[] =
 "  \"fail_severity\": \"high\",\n"
 "  \"on_error\": \"deny\",\n"
 "  \"require_license\": false,\n"
+"  \"ignore_marks\": false,\n"
 "  \"watch\": [],\n"
 "  \"manifests\": [],\n"
 

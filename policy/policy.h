@@ -45,6 +45,8 @@ enum policy_pickle policy_pickle_mode(const struct policy *p);
 enum mg_severity policy_fail_severity(const struct policy *p);
 enum mg_verdict policy_on_error(const struct policy *p);
 bool policy_require_license(const struct policy *p);
+/* The agent may cache allow verdicts as kernel ignore marks (modelgated(8) has the limits). */
+bool policy_ignore_marks(const struct policy *p);
 size_t policy_watch_count(const struct policy *p);
 const char *policy_watch(const struct policy *p, size_t i);
 
