@@ -298,6 +298,31 @@ def main():
                 o.kill()
         tap(rc == 0 and answered == len(openers), f"SIGTERM with {len(openers)} opens in flight: all answered, exit 0",
             f"rc={rc} answered={answered}")
+
+        # Opt-in ignore marks: placed on an allowed file, dropped by a write.
+        with open(policy, "w") as fh:
+            fh.write('{"ignore_marks": true}')
+        d2 = Daemon(tmp, ["--watch", w, "--policy", policy, "--workers", "2"])
+        daemons.append(d2)
+        f = os.path.join(w, "marked.pkl")
+        with open(f, "wb") as fh:
+            fh.write(BENIGN_25)
+        ready = d2.wait_ready()
+        first = open_status(f)
+        ino = os.stat(f).st_ino
+        fdinfo = ""
+        for fd in os.listdir(f"/proc/{d2.p.pid}/fdinfo"):
+            try:
+                fdinfo += open(f"/proc/{d2.p.pid}/fdinfo/{fd}").read()
+            except OSError:
+                pass
+        marked = re.search(r"ino:%x .*ignored_mask:10000" % ino, fdinfo) is not None
+        with open(f, "r+b") as fh:   # a write drops the mark: the next open is scanned again
+            fh.write(EVIL)
+        tap(ready and first == "ok" and marked and open_status(f) == "EPERM",
+            "ignore_marks: an allowed file gets a kernel ignore mark; a write drops it and the next open is refused",
+            f"ready={ready} first={first} marked={marked}")
+        d2.stop()
     finally:
         for d in daemons:
             if d.p.poll() is None:
