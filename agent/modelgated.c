@@ -575,7 +575,10 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 j->key = key;
                 j->size = st.st_size;
                 snprintf(j->path, sizeof(j->path), "%s", path);
-                hf_expected_hash(raw, j->expected_sha256);
+                /* An empty blob is being created (opened for writing): nothing to
+                 * verify yet, and an empty file runs nothing. */
+                if (st.st_size > 0)
+                        hf_expected_hash(raw, j->expected_sha256);
                 j->phase = JOB_QUEUED;
         }
         dispatch();

@@ -224,6 +224,23 @@ def main():
         tap(first == "ok" and os.stat(f).st_mtime_ns == st.st_mtime_ns and open_status(f) == "EPERM",
             "a same-size rewrite with mtime restored is rescanned and refused")
 
+        # Hugging Face cache blobs are verified against their names.
+        import hashlib
+        blobs = os.path.join(w, "hub", "models--org--name", "blobs")
+        os.makedirs(blobs)
+        good = os.path.join(blobs, hashlib.sha256(BENIGN_25).hexdigest())
+        bad = os.path.join(blobs, hashlib.sha256(b"something else").hexdigest())
+        for path in (good, bad):   # as huggingface_hub does: write "<blob>.incomplete", then rename
+            with open(path + ".incomplete", "wb") as fh:
+                fh.write(BENIGN_25)
+            os.rename(path + ".incomplete", path)
+        st_good, st_bad = open_status(good), open_status(bad)
+        recs = wait_journal(["MODELGATE_VERDICT=deny", "MODELGATE_PATH=" + bad], since,
+                            lambda rs: any(r.get("MODELGATE_RULE") == "HASH_MISMATCH" for r in rs))
+        tap(st_good == "ok" and st_bad == "EPERM" and any(r.get("MODELGATE_RULE") == "HASH_MISMATCH" for r in recs),
+            "a Hugging Face cache blob whose content does not match its name is refused (HASH_MISMATCH)",
+            f"good={st_good} bad={st_bad}")
+
         # Reload: a broken policy keeps the old one; a good one applies at once.
         with open(policy, "w") as fh:
             fh.write("{ this is not json")

@@ -5,8 +5,11 @@
 #
 #  (a) no watcher                 (b) fanotify-floor (allow-all, filesystem mark)
 #  (c) modelgated, cached         every file decided once before the measured runs
-#  (d) modelgated, first sight    files rewritten in place before each run (ctime and
-#                                 the kernel's ignore marks change), each opened once
+#  (d) modelgated, first sight    files rewritten in place before each run, each then
+#                                 opened once: a file the running daemon has not decided
+#                                 (its cache key has ctime; a write clears ignore marks),
+#                                 as when a checkpoint lands. A fresh daemon per run would
+#                                 measure its cold start instead.
 #  (e) modelgated + ignore marks  kernel ignore marks opted in, warmed like (c)
 #  (f) small-file opens while another process opens a 2 GB file the daemon has not
 #      seen, which it hashes whole: cached (f-c) and first-sight (f-d) small files
@@ -25,17 +28,20 @@
 # Environment: BENCH_BIN (dir with fanotify-floor and open-latency; default: this
 # script's dir), MODELGATE_DAEMON (modelgated; rows c-f are skipped without it),
 # MODELGATE_POLICY (--policy for modelgated; default policy/policy.json of the
-# source tree), MODELGATE_IGNORE_ARGS (extra modelgated arguments that opt in to
-# ignore marks, e.g. "--policy FILE"), OPENS (opens per thread, default 20000),
+# source tree; row (e) runs on a copy with "ignore_marks": true),
+# MODELGATE_IGNORE_ARGS (instead, the modelgated arguments that opt in to ignore
+# marks, e.g. "--policy FILE"), OPENS (opens per thread, default 20000),
 # OPENS_F (opens per thread in row f, default 5000), BIG_SRC (the big file,
 # default /var/tmp/modelgate-bench/zip-2gb.pt; a 2 GB fallocated file without it),
 # PLACEMENT (free, same or split), REPS (runs per row, the best kept; default 3).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
 bin=${BENCH_BIN:-$here}
-daemon=${MODELGATE_DAEMON:-$here/../../modelgated}
-policy=${MODELGATE_POLICY:-$here/../../policy/policy.json}
+daemon=${MODELGATE_DAEMON:-$top/modelgated}
+policy=${MODELGATE_POLICY:-$top/policy/policy.json}
+[ -f "$policy" ] || policy=
 PYTHON3=${PYTHON3:-python3}
 OPENS=${OPENS:-20000}
 OPENS_F=${OPENS_F:-5000}
@@ -53,7 +59,7 @@ opener=$bin/open-latency
 for b in "$floor" "$opener"; do
         [ -x "$b" ] || { echo "agent-bench: $b not built (make bench)" >&2; exit 1; }
 done
-[ "$(id -u)" = 0 ] || { echo "agent-bench: fanotify permission events need root" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "agent-bench: skipped: fanotify permission events need root" >&2; exit 77; }
 ncpu=$(nproc)
 case $PLACEMENT in
 free)   pin_opener=(); pin_watcher=() ;;
@@ -68,7 +74,7 @@ have_daemon=false
 # ---- background processes: every one is in pids, every one is stopped on exit ----
 work=$(mktemp -d /var/tmp/modelgate-agent-bench.XXXXXX)
 pids=()
-notes=$work/notes       # a file: notes are also taken inside $(...)
+notes=$work/notes       # printed under the table
 : >"$notes"
 
 forget_pid() {   # PID: no longer ours to stop
@@ -115,9 +121,10 @@ start_floor() {
         wait_for_line "$work/floor.out" '^ready$' "$watcher"
 }
 
-start_daemon() {        # extra modelgated arguments...
+start_daemon() {        # POLICY ("": modelgated's default) [more modelgated arguments...]
         local args=(--watch "$fs")
-        [ -f "$policy" ] && args+=(--policy "$policy")
+        [ -z "$1" ] || args+=(--policy "$1")
+        shift
         "${pin_watcher[@]}" env -u NOTIFY_SOCKET "$daemon" "${args[@]}" "$@" >"$work/daemon.log" 2>&1 &
         watcher=$!; pids+=("$watcher")
         wait_for_line "$work/daemon.log" '^modelgated: ready' "$watcher"
@@ -159,11 +166,10 @@ rewrite_small() { cp -- "$src"/* "$small"/; }  # O_TRUNC in place: same inodes, 
 # and pickle (a 2 GB one in milliseconds), and row (f) would overlap nothing.
 big=
 if $have_daemon; then
+        big_tmp=$fs/big.tmp
         if [ -f "$BIG_SRC" ]; then
-                big_tmp=$fs/big.tmp
                 cp -- "$BIG_SRC" "$big_tmp"
         else
-                big_tmp=$fs/big.tmp
                 fallocate -l 2G "$big_tmp"
         fi
         big_sha=$("$PYTHON3" -c '
@@ -182,19 +188,28 @@ fi
 declare -A res
 field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
 
-run_opener() {  # open-latency arguments...; prints its line
-        local line
-        line=$(timeout -k 5 "$RUN_TIMEOUT" "${pin_opener[@]}" "$opener" "$@") || {
-                echo "agent-bench: open-latency $* failed or timed out" >&2; return 1; }
-        [ "$(field "$line" denied)" = 0 ] || echo "open-latency $*: $(field "$line" denied) opens denied" >>"$notes"
-        echo "$line"
+run_opener() {  # open-latency arguments...: its line in $opener_line
+        local pid rc=0
+        # in the background, so that a signal to this script is handled at once
+        timeout -k 5 "$RUN_TIMEOUT" "${pin_opener[@]}" "$opener" "$@" >"$work/opener.out" &
+        pid=$!; pids+=("$pid")
+        wait "$pid" || rc=$?
+        forget_pid "$pid"
+        if ((rc != 0)); then
+                echo "agent-bench: open-latency $* failed or timed out (status $rc)" >&2
+                return 1
+        fi
+        opener_line=$(<"$work/opener.out")
+        [ "$(field "$opener_line" denied)" = 0 ] ||
+                echo "open-latency $*: $(field "$opener_line" denied) opens denied" >>"$notes"
 }
 
 best_of() {     # KEY THREADS OPENS_PER_THREAD [PREP]: best opens/s of REPS runs
         local key=$1 t=$2 n=$3 prep=${4:-} line best='' r
         for ((r = 0; r < REPS; r++)); do
                 [ -z "$prep" ] || $prep
-                line=$(run_opener -t "$t" -n "$n" "$small")
+                run_opener -t "$t" -n "$n" "$small"
+                line=$opener_line
                 if [ -z "$best" ] || awk -v a="$(field "$line" opens_per_s)" -v b="$(field "$best" opens_per_s)" 'BEGIN { exit !(a > b) }'; then
                         best=$line
                 fi
@@ -202,7 +217,7 @@ best_of() {     # KEY THREADS OPENS_PER_THREAD [PREP]: best opens/s of REPS runs
         res[$key]=$best
 }
 
-warm() { run_opener -t 1 -n "$NFILES" "$small" >/dev/null; }
+warm() { run_opener -t 1 -n "$NFILES" "$small"; }
 
 # (f): one rep = the big file made new to the daemon (touch: ctime changes), opened
 # by another process; BIG_HEAD_START later the small opens start. Keeps the rep with
@@ -215,7 +230,8 @@ big_scan_best_of() {    # KEY THREADS OPENS_PER_THREAD [PREP]
                 timeout -k 5 "$RUN_TIMEOUT" "${pin_opener[@]}" "$opener" -t 1 -n 1 "$big" >"$work/big.out" &
                 bigpid=$!; pids+=("$bigpid")
                 sleep "$BIG_HEAD_START"
-                line=$(run_opener -t "$t" -n "$n" "$small")
+                run_opener -t "$t" -n "$n" "$small"
+                line=$opener_line
                 wait "$bigpid" || { echo "agent-bench: the big open failed" >&2; return 1; }
                 forget_pid "$bigpid"
                 bigline=$(cat "$work/big.out")
@@ -244,8 +260,10 @@ stop_watcher fanotify-floor
 skip_c='' skip_d='' skip_e='' skip_f=''
 if ! $have_daemon; then
         skip_c="skipped: modelgated not built"; skip_d=$skip_c; skip_e=$skip_c; skip_f=$skip_c
+elif ! start_daemon "$policy"; then
+        stop_pid "$watcher"
+        skip_c="skipped: modelgated did not become ready"; skip_d=$skip_c; skip_e=$skip_c; skip_f=$skip_c
 else
-        start_daemon
         warm
         for t in $THREADS; do best_of "c$t" "$t" "$OPENS"; done
         for t in $THREADS; do best_of "d$t" "$t" "$((NFILES / t))" rewrite_small; done
@@ -254,24 +272,34 @@ else
         for t in $THREADS; do big_scan_best_of "fd$t" "$t" "$((NFILES / t))" rewrite_small; done
         stop_watcher modelgated
 
+        # Opting in to ignore marks: MODELGATE_IGNORE_ARGS if given, else the policy
+        # key ignore_marks (a copy of the policy with it true), else a --help flag.
         help=$(timeout 5 "$daemon" --help 2>&1 || true)
-        ignore_args=()
-        if ! grep -qi ignore <<<"$help"; then
-                skip_e="skipped: modelgated --help does not mention ignore marks"
-        elif [ -n "${MODELGATE_IGNORE_ARGS:-}" ]; then
+        ignore_policy=$policy ignore_args=()
+        if [ -n "${MODELGATE_IGNORE_ARGS:-}" ]; then
+                ignore_policy=''
                 read -ra ignore_args <<<"$MODELGATE_IGNORE_ARGS"
+        elif [ -n "$policy" ] && grep -q '"ignore_marks"' "$policy"; then
+                ignore_policy=$work/policy-ignore-marks.json
+                "$PYTHON3" -c '
+import json, sys
+p = json.load(open(sys.argv[1]))
+p["ignore_marks"] = True
+json.dump(p, open(sys.argv[2], "w"), indent=2)' "$policy" "$ignore_policy"
         elif flag=$(grep -o -- '--[a-z-]*ignore[a-z-]*' <<<"$help" | head -n 1) && [ -n "$flag" ]; then
                 ignore_args=("$flag")
         else
-                skip_e="skipped: set MODELGATE_IGNORE_ARGS to the arguments that opt in to ignore marks"
+                skip_e="skipped: neither modelgated --help nor its policy mentions ignore marks"
         fi
-        if [ -z "$skip_e" ]; then
-                rewrite_small   # no mark may survive from before
-                start_daemon "${ignore_args[@]}"
+        how=${ignore_args[*]:-ignore_marks: true in a copy of $policy}
+        if [ -z "$skip_e" ] && ! start_daemon "$ignore_policy" "${ignore_args[@]}"; then
+                stop_pid "$watcher"
+                skip_e="skipped: modelgated ($how) did not become ready"
+        elif [ -z "$skip_e" ]; then
                 warm
-                echo "(e) modelgated ${ignore_args[*]}: $(ignore_marks) kernel ignore marks after one pass over $NFILES files" >>"$notes"
+                echo "(e) modelgated with $how: $(ignore_marks) kernel ignore marks after one pass over $NFILES files" >>"$notes"
                 for t in $THREADS; do best_of "e$t" "$t" "$OPENS"; done
-                stop_watcher "modelgated ${ignore_args[*]}"
+                stop_watcher "modelgated ($how)"
         fi
 fi
 
@@ -281,15 +309,16 @@ row() {         # LABEL KEY SKIP
         for t in $THREADS; do
                 line=${res[$2$t]:-}
                 if [ -n "$3" ]; then
-                        printf '%-34s %7s   %s\n' "$1" "$t" "$3"
+                        printf '%-37s %7s   %s\n' "$1" "$t" "$3"
                 else
-                        printf '%-34s %7s %9.2f %9.2f %9.2f %10.0f\n' "$1" "$t" "$(field "$line" mean_us)" \
+                        printf '%-37s %7s %9.2f %9.2f %9.2f %10.0f\n' "$1" "$t" "$(field "$line" mean_us)" \
                                 "$(field "$line" p50_us)" "$(field "$line" p99_us)" "$(field "$line" opens_per_s)"
                 fi
         done
 }
 echo
-printf '%-34s %7s %9s %9s %9s %10s\n' "row" "openers" "µs/open" "p50 µs" "p99 µs" "opens/s"
+# (µ is two bytes: printf would pad these by one too few)
+printf '%-37s %7s %10s %10s %10s %10s\n' "row" "openers" "µs/open" "p50 µs" "p99 µs" "opens/s"
 row "(a) no watcher" a ""
 row "(b) fanotify-floor" b ""
 row "(c) modelgated, cached" c "$skip_c"

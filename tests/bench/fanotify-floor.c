@@ -1,7 +1,9 @@
 /* fanotify-floor.c — the least a daemon that sees every open can cost: one
  * FAN_OPEN_PERM group answering FAN_ALLOW to every event from a blocking read()
  * loop. A benchmark baseline only: it decides nothing, logs nothing, opens nothing. */
+#ifndef _GNU_SOURCE            /* config.h defines it in the automake build */
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

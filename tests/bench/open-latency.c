@@ -1,7 +1,9 @@
 /* open-latency.c — the opener side of tests/bench/agent-bench.sh: T threads open()
  * and close() a set of files round-robin and report what each open cost. Only the
  * open(O_RDONLY|O_CLOEXEC) is timed; nothing is read. Prints one key=value line. */
+#ifndef _GNU_SOURCE            /* config.h defines it in the automake build */
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
