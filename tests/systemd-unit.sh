@@ -36,8 +36,7 @@ forbidden="PrivateTmp PrivateDevices PrivateMounts PrivateIPC PrivateUsers Prote
         ProtectKernelTunables ProtectKernelModules ProtectKernelLogs ProtectControlGroups ProtectProc
         ProcSubset ReadOnlyPaths ReadWritePaths InaccessiblePaths ExecPaths NoExecPaths
         TemporaryFileSystem BindPaths BindReadOnlyPaths RootDirectory RootImage MountImages
-        ExtensionImages ExtensionDirectories DynamicUser MountFlags LogNamespace NetworkNamespacePath
-        IPCNamespacePath"
+        ExtensionImages ExtensionDirectories DynamicUser MountFlags LogNamespace IPCNamespacePath"
 ids=$(sed -n 's/^#define MG_MSGID_[A-Z_]* *"\([0-9a-f]\{32\}\)".*/\1/p' "$ids_h")
 
 echo "1..$((4 + $(echo $forbidden | wc -w) + 2 + $(echo $ids | wc -w)))"
@@ -54,12 +53,19 @@ for p in "$srcdir"/man/*.[1-8]; do
         mkdir -p "$tmp/man/man$sec"
         ln -s "$p" "$tmp/man/man$sec/"
 done
-(cd "$tmp" && MANPATH=$tmp/man SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=yes "$tmp/modelgated.service") \
-        >"$tmp/verify.out" 2>&1
+MANPATH=$tmp/man SYSTEMD_LOG_COLOR=0 systemd-analyze verify --man=yes "$tmp/modelgated.service" \
+        >"$tmp/verify.all" 2>&1
 verify_rc=$?
-check "systemd-analyze verify passes and prints nothing (rc $verify_rc)" \
+# verify loads the host's units this one names (local-fs.target, sysinit.target...);
+# complaints about those files are the host's, not this unit's, and are only shown.
+host_unit='^/[^:]*/[^/:]+\.(service|socket|target|mount|automount|swap|timer|path|slice|scope):[0-9]+: '
+grep -Ev "$host_unit" "$tmp/verify.all" >"$tmp/verify.out"
+grep -E "$host_unit" "$tmp/verify.all" | grep -v '/modelgated\.service:' >"$tmp/verify.host"
+grep -E "$host_unit" "$tmp/verify.all" | grep '/modelgated\.service:' >>"$tmp/verify.out"
+check "systemd-analyze verify passes and says nothing about this unit (rc $verify_rc)" \
         test $verify_rc -eq 0 -a ! -s "$tmp/verify.out"
 diag <"$tmp/verify.out"
+sed 's/^/ignored, about a host unit: /' "$tmp/verify.host" | diag
 
 SYSTEMD_LOG_COLOR=0 systemd-analyze security --offline=yes --no-pager "$tmp/modelgated.service" \
         >"$tmp/security.out" 2>&1
@@ -73,7 +79,7 @@ grep '✗' "$tmp/security.out" | sed 's/  */ /g' | diag
 
 # The unit stays free of mount namespaces: one case per option.
 for opt in $forbidden; do
-        check "$opt= is not set (it would give the daemon a mount namespace of its own)" \
+        check "$opt= is not set (it would put the daemon in a namespace of its own)" \
                 bash -c "! grep -Eq '^[[:space:]]*$opt[[:space:]]*=' '$unit_in'"
 done
 check "the daemon keeps the capabilities fanotify needs (CAP_SYS_ADMIN in CapabilityBoundingSet=)" \
