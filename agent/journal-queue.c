@@ -9,6 +9,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-journal.h>
 
 #include "journal-ids.h"
@@ -33,6 +34,25 @@ static const char *const message_ids[] = {
         [LOG_STARTED] = MG_MSGID_STARTED,
         [LOG_STOPPING] = MG_MSGID_STOPPING,
 };
+
+/* Notifications waiting for the logger, newest of each kind wins (STATUS=, WATCHDOG=1
+ * and READY=1 are idempotent), so they never need a queue slot. */
+static char pending_notify[8][256];
+static unsigned n_pending_notify;
+
+void journal_queue_notify(const char *state) {
+        pthread_mutex_lock(&lock);
+        unsigned i;
+        for (i = 0; i < n_pending_notify; i++)
+                if (strncmp(pending_notify[i], state, 6) == 0)
+                        break;
+        if (i == n_pending_notify && n_pending_notify < 8)
+                n_pending_notify++;
+        if (i < 8)
+                snprintf(pending_notify[i], sizeof(pending_notify[i]), "%s", state);
+        pthread_cond_signal(&cond);
+        pthread_mutex_unlock(&lock);
+}
 
 void journal_queue_push(const struct log_record *r) {
         pthread_mutex_lock(&lock);
@@ -98,8 +118,19 @@ static void *logger(void *arg) {
         (void) arg;
         pthread_mutex_lock(&lock);
         for (;;) {
-                while (len == 0 && !stopping)
+                while (len == 0 && n_pending_notify == 0 && !stopping)
                         pthread_cond_wait(&cond, &lock);
+                if (n_pending_notify) {
+                        char states[8][256];
+                        unsigned n = n_pending_notify;
+                        memcpy(states, pending_notify, sizeof(states));
+                        n_pending_notify = 0;
+                        pthread_mutex_unlock(&lock);
+                        for (unsigned i = 0; i < n; i++)
+                                sd_notify(0, states[i]);
+                        pthread_mutex_lock(&lock);
+                        continue;
+                }
                 if (len == 0 && stopping)
                         break;
                 struct log_record r = ring[head];

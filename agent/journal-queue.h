@@ -21,6 +21,7 @@ enum log_kind {
         LOG_RELOAD_FAILED,
         LOG_STARTED,
         LOG_STOPPING,
+        LOG_NOTIFY,             /* not a journal record: message is an sd_notify() state */
 };
 
 struct log_record {
@@ -43,6 +44,11 @@ struct log_record {
 
 int journal_queue_start(void);          /* starts the logger thread; 0 or -errno */
 void journal_queue_push(const struct log_record *r);   /* never blocks */
+
+/* sd_notify(state) from the logger thread: a send to the service manager's socket
+ * can block, and the event thread must never wait on a process that may itself be
+ * waiting for an answer from it. Never dropped by a full queue. */
+void journal_queue_notify(const char *state);
 
 /* The executable (escaped) and uid of a process, from /proc: readlink and stat,
  * no open. Cheap enough for the event thread on the paths that log. */

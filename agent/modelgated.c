@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
-#include <systemd/sd-daemon.h>
 
 #include "journal-queue.h"
 #include "mount-map.h"
@@ -664,13 +663,16 @@ static void finish_reload(void) {
                            policy_sha256(D.policy));
         }
         free(msg);
-        sd_notify(0, "READY=1");
+        journal_queue_notify("READY=1");
 }
 
 static void send_status(void) {
-        sd_notifyf(0, "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks, %lu failures, "
-                      "%zu jobs, %u open events",
-                   D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.failures, D.n_jobs, D.outstanding);
+        char status[256];
+        snprintf(status, sizeof(status),
+                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks, %lu failures, "
+                 "%zu jobs, %u open events",
+                 D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.failures, D.n_jobs, D.outstanding);
+        journal_queue_notify(status);
 }
 
 static void tick(void) {
@@ -695,7 +697,7 @@ static void tick(void) {
                 for (size_t i = 0; i < D.n_workers; i++)
                         busy |= D.worker_job[i] != NULL;
                 if (!busy || now - D.last_progress_ms < D.timeout_ms + 5000) {
-                        sd_notify(0, "WATCHDOG=1");
+                        journal_queue_notify("WATCHDOG=1");
                         D.last_watchdog_ms = now;
                 }
         }
@@ -815,7 +817,7 @@ static void raise_nofile(void) {
 static void shutdown_now(void) {
         uint64_t until = monotonic_ms() + SHUTDOWN_GRACE_MS;
         D.stopping = true;
-        sd_notify(0, "STOPPING=1");
+        journal_queue_notify("STOPPING=1");
         log_daemon(LOG_STOPPING, LOG_NOTICE, "stopping: answering %u pending opens", D.outstanding);
         read_events();
         /* Scans in flight get a short grace; the rest get on_error. */
@@ -979,7 +981,7 @@ int main(int argc, char **argv) {
                         return 1;
                 }
         }
-        sd_notify(0, "READY=1");
+        journal_queue_notify("READY=1");
         const char *wd = getenv("WATCHDOG_USEC");
         if (wd)
                 D.watchdog_usec = strtoull(wd, NULL, 10);
@@ -1008,7 +1010,7 @@ int main(int argc, char **argv) {
                         struct signalfd_siginfo si;
                         while (read(D.sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
                                 if (si.ssi_signo == SIGHUP) {
-                                        sd_notify(0, "RELOADING=1");
+                                        journal_queue_notify("RELOADING=1");
                                         start_reload();
                                 } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
                                         D.stopping = true;
