@@ -1014,7 +1014,8 @@ int main(int argc, char **argv) {
                                         start_reload();
                                 } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
                                         D.stopping = true;
-                                /* SIGCHLD: workers are reaped by worker_stop(). */
+                                else if (si.ssi_signo == SIGCHLD)
+                                        worker_reap_orphans();
                         }
                 }
                 if (ready > 0) {

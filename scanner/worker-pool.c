@@ -12,6 +12,18 @@
 
 #include "worker-pool.h"
 
+/* Workers that could not be killed: reaped by worker_reap_orphans() once they exit.
+ * Only these are reaped asynchronously, so a live worker's pid is never freed for
+ * reuse behind the caller's back. */
+#define ORPHANS_MAX 64
+static pid_t orphans[ORPHANS_MAX];
+
+void worker_reap_orphans(void) {
+        for (size_t i = 0; i < ORPHANS_MAX; i++)
+                if (orphans[i] > 0 && waitpid(orphans[i], NULL, WNOHANG) != 0)
+                        orphans[i] = 0;
+}
+
 uint64_t monotonic_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -38,6 +50,14 @@ int worker_start(struct worker *w, const char *exe) {
                 /* Child: only async-signal-safe calls until exec. */
                 char *const argv[] = { (char *) "modelgate-worker", (char *) "worker", NULL };
                 char *const envp[] = { NULL };
+                /* An agent runs with oom_score_adj -1000; its workers must stay
+                 * killable under memory pressure (lowering needs no privilege... raising
+                 * back to 0 does not either). Best effort: a CLI is at 0 already. */
+                int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+                if (oom >= 0) {
+                        if (write(oom, "0", 1) < 0) { /* not fatal */ }
+                        close(oom);
+                }
                 if (sv[1] == WORKER_FD) {
                         if (fcntl(WORKER_FD, F_SETFD, 0) < 0)
                                 _exit(127);
@@ -103,9 +123,18 @@ void worker_stop(struct worker *w) {
                 w->sock = -1;
         }
         if (w->pid > 0) {
-                kill(w->pid, SIGKILL);
-                while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+                /* A worker that cannot be killed (the caller lacks CAP_KILL over it)
+                 * is not waited for: that would block for ever. Its socket is closed,
+                 * so it exits when it next reads; it is reaped then. */
+                if (kill(w->pid, SIGKILL) == 0)
+                        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+                                ;
+                else
+                        for (size_t i = 0; i < ORPHANS_MAX; i++)
+                                if (orphans[i] <= 0) {
+                                        orphans[i] = w->pid;
+                                        break;
+                                }
                 w->pid = -1;
         }
         w->busy = false;

@@ -38,6 +38,10 @@ void worker_stop(struct worker *w);
 /* Closes the socket (the worker exits on EOF) and reaps it. */
 void worker_finish(struct worker *w);
 
+/* Reaps stopped workers that could not be killed and have exited since (call on
+ * SIGCHLD). */
+void worker_reap_orphans(void);
+
 uint64_t monotonic_ms(void);
 
 #endif

@@ -2,7 +2,7 @@
 # man.sh — the man pages render with no warnings from man/groff.
 set -u
 srcdir=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-pages=(man/modelgate.1 man/modelgate-policy.5)
+pages=(man/modelgate.1 man/modelgate-policy.5 man/modelgated.8)
 if ! command -v man >/dev/null; then
         echo "1..0 # SKIP man is not installed (apt-get install man-db groff-base)"
         exit 0

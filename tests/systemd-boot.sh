@@ -4,7 +4,9 @@
 # unit starts, reports READY=1 and pings the watchdog, runs in PID 1's mount namespace
 # with only its declared capabilities, refuses a malicious pickle to `cat` (also from
 # another mount namespace), lets a benign one through, and the journal inside holds
-# the denial with the DESIGN.md fields.
+# the denial with the DESIGN.md fields and explains it from the catalog. Then what
+# the unit promises around the daemon: reload, a restart after SIGKILL, a stuck
+# worker killed at its deadline, exit 0 on stop.
 #
 # The booted systemd shares the host's file systems, so it is given nothing that
 # touches them: its /run, /tmp and /var/tmp are fresh tmpfs mounts, journald keeps
@@ -28,8 +30,8 @@ STEP_TIMEOUT=10         # seconds for any single command run inside
 skip() { echo "1..0 # SKIP $*"; exit 0; }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (fanotify and booting systemd)"
-for t in unshare nsenter mount timeout; do
-        command -v "$t" >/dev/null || skip "$t is not installed (apt-get install util-linux)"
+for t in unshare nsenter mount timeout pgrep journalctl; do
+        command -v "$t" >/dev/null || skip "$t is not installed (apt-get install util-linux procps systemd)"
 done
 [ -x "$SYSTEMD" ] || skip "no systemd at $SYSTEMD"
 [ -x "$builddir/modelgated" ] || skip "the daemon is not built ($builddir/modelgated does not exist yet)"
@@ -50,7 +52,10 @@ cleanup() {
                 kill -KILL "$pid1"       # PID 1 of the namespace: every process in it dies
                 for _ in $(seq 50); do kill -0 "$pid1" 2>/dev/null || break; sleep 0.1; done
         fi
-        [ -n "${unshare_pid:-}" ] && wait "$unshare_pid" 2>/dev/null
+        if [ -n "${unshare_pid:-}" ]; then
+                kill -KILL "$unshare_pid" 2>/dev/null
+                wait "$unshare_pid" 2>/dev/null
+        fi
         [ -d "$cgroup" ] && find "$cgroup" -depth -type d -exec rmdir {} + 2>/dev/null
         rm -rf "$work"
 }
@@ -67,6 +72,13 @@ sed -e "s|@sbindir@|/run/modelgate-test/sbin|g" -e "s|@sysconfdir@|/run/modelgat
 mkdir -p "$work/fixtures"
 printf '\x80\x02cos\nsystem\nX\x04\x00\x00\x00true\x85R.' >"$work/fixtures/evil.pkl"
 printf '\x80\x02}q\x00X\x01\x00\x00\x00aK\x01s.' >"$work/fixtures/clean.pkl"
+# A sanitizer build (make distcheck): LeakSanitizer needs ptrace, which the unit's
+# system call filter leaves out on purpose; only its exit-time check is turned off.
+if grep -q '^#define MODELGATE_SANITIZE 1' "$builddir/config.h" 2>/dev/null; then
+        mkdir -p "$work/units/modelgated.service.d"
+        printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' >"$work/units/modelgated.service.d/sanitizer.conf"
+        sanitizer=yes
+fi
 # The watched directory comes from the policy, as on a real host.
 mkdir -p "$work/etc/modelgate"
 printf '{"watch": ["/run/modelgate-test/models"]}\n' >"$work/etc/modelgate/policy.json"
@@ -158,6 +170,7 @@ echo "1..24"
 "$builddir/modelgate" scan "$work/fixtures" >"$work/scan.out" 2>&1
 check "modelgate scan denies the malicious fixture and allows the benign one" \
         bash -c "grep -q 'evil.pkl: DENY' '$work/scan.out' && grep -q 'clean.pkl: ALLOW' '$work/scan.out'"
+[ -z "${sanitizer:-}" ] || echo "# sanitizer build: the unit runs with ASAN_OPTIONS=detect_leaks=0 (a drop-in)"
 echo "# systemd booted in $(elapsed "$t0" "$t_boot") s (namespace PID 1 is host PID $pid1)"
 
 models=/run/modelgate-test/models
@@ -206,7 +219,7 @@ rc=$?
 check "cat of the malicious pickle fails with 'Operation not permitted'" \
         bash -c "[ $rc -ne 0 ] && grep -q 'Operation not permitted' '$work/cat.err'"
 [ $rc -ne 0 ] || diag <"$work/cat.err"
-check "cat of the benign pickle succeeds" nsx cp "$models/clean.pkl" /dev/null
+check "cat of the benign pickle succeeds" nsx sh -c "cat $models/clean.pkl >/dev/null"
 # A file created after the daemon started, in a new subdirectory.
 nsx mkdir "$models/sub"
 nsx sh -c "cat >$models/sub/evil-too.bin" <"$work/fixtures/evil.pkl"
@@ -240,10 +253,12 @@ check "the denial record carries MESSAGE_ID, PRIORITY and the MODELGATE_* fields
 if [ -n "$catalog" ]; then
         nsx journalctl --no-pager -x -n 1 -t modelgated MODELGATE_VERDICT=deny MODELGATE_PATH="$models/evil.pkl" \
                 >"$work/explained" 2>&1
-        check "journalctl -x explains the denial from the catalog, with the path filled in" \
-                grep -q "modelgate scan $models/evil.pkl" "$work/explained"
-        grep -q "modelgate scan $models/evil.pkl" "$work/explained" || diag <"$work/explained"
-        [ -z "${SHOW_EXPLAINED:-}" ] || { diag <"$work/explained"; nsx journalctl --no-pager -o export -t modelgated | grep -a "^MODELGATE_SHA\|^MESSAGE=" | diag; }
+        explained() {
+                grep -q "Subject: modelgated refused to open $models/evil.pkl\$" "$work/explained" &&
+                        grep -q "mv $models/evil.pkl " "$work/explained"
+        }
+        check "journalctl -x explains the denial from the catalog, with the path filled in" explained
+        explained || diag <"$work/explained"
 else
         ok "journalctl -x explains the denial # SKIP no catalog to index (systemd/modelgated.catalog or /var/lib/systemd/catalog missing)"
 fi
@@ -264,8 +279,7 @@ check "systemctl reload: SIGHUP reloads the policy (record 8ddf938f...) and the 
 
 # Death fails open; Restart= brings the daemon back, refusing again.
 old_main=$main
-kill -KILL "$(awk '/^NSpid:/ { print $2 }' /proc/"$pid1"/task/"$pid1"/children 2>/dev/null)" 2>/dev/null ||
-        nsx kill -KILL "$main"
+nsx kill -KILL "$main"
 for _ in $(seq 100); do
         main=$(nsx systemctl show -P MainPID modelgated.service)
         [ "$(nsx systemctl is-active modelgated.service)" = active ] && [ "$main" != "$old_main" ] && [ "$main" != 0 ] && break
