@@ -316,6 +316,37 @@ def main():
         tap(rc == 0 and answered == len(openers), f"SIGTERM with {len(openers)} opens in flight: all answered, exit 0",
             f"rc={rc} answered={answered}")
 
+        # --audit: would-be denials are logged and the open is allowed.
+        with open(policy, "w") as fh:
+            fh.write("{}")
+        d3 = Daemon(tmp, ["--watch", w, "--policy", policy, "--workers", "2", "--audit"])
+        daemons.append(d3)
+        f = os.path.join(w, "audited.pkl")
+        with open(f, "wb") as fh:
+            fh.write(EVIL)
+        ready = d3.wait_ready()
+        st_a = open_status(f)
+        recs = wait_journal(["MESSAGE_ID=3c69e9968d154135845257d87fab3266", "MODELGATE_PATH=" + f], since,
+                            lambda rs: len(rs) > 0)
+        tap(ready and st_a == "ok" and any(r.get("MODELGATE_MODE") == "audit" and r.get("MODELGATE_RULE") == "UNSAFE_IMPORT"
+                                          for r in recs),
+            "--audit: a would-be denial is allowed and logged with MODELGATE_MODE=audit", f"open={st_a} recs={len(recs)}")
+        d3.stop()
+
+        # Startup refuses, with a clear message, what it cannot do safely.
+        refusals = [
+            (["--watch", os.path.join(tmp, "missing")], "No such file or directory"),
+            (["--watch", w, "--policy", os.path.join(tmp, "bad-policy.json")], "invalid policy"),
+            (["--watch", w, "--worker-exe", "/bin/false"], "sandbox cannot be applied"),
+        ]
+        with open(os.path.join(tmp, "bad-policy.json"), "w") as fh:
+            fh.write('{"fail_severity": "severe"}')
+        for args, words in refusals:
+            p = run([MODELGATED, "--worker-exe", MODELGATE] + args, timeout=30)
+            msg = p.stderr.decode("utf-8", "replace")
+            tap(p.returncode == 1 and words in msg and "ready" not in msg,
+                f"startup refuses ({words}) with exit 1 and says why", msg)
+
         # Opt-in ignore marks: placed on an allowed file, dropped by a write.
         with open(policy, "w") as fh:
             fh.write('{"ignore_marks": true}')
