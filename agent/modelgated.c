@@ -452,17 +452,21 @@ static bool path_under(const char *path, const char *root) {
         return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
-/* Is the file under a watched root, through whatever mount it was opened? The
- * device and the path within the filesystem decide, so a bind mount or a
- * container's mount of a watched directory is in scope too. When the mapping
- * fails for a file on a watched filesystem, it is in scope (scanned): fail closed. */
+/* Is the file under a watched root? Either way counts: the path it was opened by
+ * (so a directory bind-mounted into a root is covered), or its device and path
+ * within the filesystem (so a root's content reached through a bind mount or a
+ * container's mount elsewhere is covered). When the mapping fails for a file on a
+ * watched filesystem, it is in scope (scanned): fail closed. */
 static bool in_scope(int fd, pid_t pid, const struct stat *st, const char *path) {
         char fs_path[PATH_MAX];
         uint64_t mnt;
         bool same_dev = false;
 
-        for (size_t i = 0; i < D.n_roots; i++)
+        for (size_t i = 0; i < D.n_roots; i++) {
+                if (path_under(path, D.roots[i]))
+                        return true;
                 same_dev |= D.root_dev[i] == st->st_dev;
+        }
         if (!same_dev)
                 return false;
         if (mount_id_of_fd(fd, &mnt) < 0 || mount_map_fs_path(mnt, pid, path, fs_path, sizeof(fs_path)) < 0)
