@@ -3,6 +3,7 @@
 # (JSON checked by check-report.py), error messages naming the file, odd inputs in
 # a tree, deterministic order under --jobs. Each case runs modelgate afresh.
 set -u
+. "${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/tap.sh"
 : "${MODELGATE:?}" "${PYTHON3:=python3}"
 srcdir=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 check_report=$srcdir/../shared/tools/check-report.py
@@ -10,11 +11,6 @@ check_report=$srcdir/../shared/tools/check-report.py
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
 
 # A raw protocol-2 pickle that calls os.system("true"), and a benign one.
 evil=$tmp/tree/evil.pkl

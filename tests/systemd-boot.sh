@@ -20,6 +20,7 @@
 # ($TOP_BUILDDIR/modelgated, with $TOP_BUILDDIR/modelgate beside it). Skips, with
 # the reason, when any is missing or systemd cannot boot here.
 set -u
+. "${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/tap.sh"
 srcdir=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 builddir=${TOP_BUILDDIR:-$srcdir}
 SYSTEMD=${SYSTEMD:-/lib/systemd/systemd}
@@ -27,7 +28,6 @@ BOOT_TIMEOUT=20         # seconds for PID 1 to reach "running"
 START_TIMEOUT=30        # seconds for the unit to send READY=1 (its TimeoutStartSec=)
 STEP_TIMEOUT=10         # seconds for any single command run inside
 
-skip() { echo "1..0 # SKIP $*"; exit 0; }
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (fanotify and booting systemd)"
 for t in unshare nsenter mount timeout pgrep journalctl; do
@@ -158,12 +158,6 @@ esac
 t_boot=$(date +%s.%N)
 
 # ---- the cases -------------------------------------------------------------------
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-diag() { sed 's/^/# /'; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 echo "1..24"

@@ -7,6 +7,7 @@
 # indexed by journalctl and has an entry for every MESSAGE_ID of
 # agent/journal-ids.h.
 set -u
+. "${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/tap.sh"
 srcdir=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 builddir=${TOP_BUILDDIR:-$srcdir}
 unit_in=$srcdir/systemd/modelgated.service.in
@@ -14,7 +15,6 @@ catalog=$srcdir/systemd/modelgated.catalog
 ids_h=$srcdir/agent/journal-ids.h
 manpage=$srcdir/man/modelgated.8
 
-skip() { echo "1..0 # SKIP $*"; exit 0; }
 command -v systemd-analyze >/dev/null || skip "systemd-analyze is not installed (apt-get install systemd)"
 command -v journalctl >/dev/null || skip "journalctl is not installed (apt-get install systemd)"
 [ -x "$builddir/modelgated" ] ||
@@ -22,12 +22,6 @@ command -v journalctl >/dev/null || skip "journalctl is not installed (apt-get i
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-n=0
-fail=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; fail=1; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name"; fi; }
-diag() { sed 's/^/# /'; }
 
 # Options that make systemd 252 run the service in a mount namespace of its own
 # (measured one by one under a booted systemd: PID 1's and the service's
