@@ -379,19 +379,17 @@ static void collect(size_t i) {
                 return;
         j->worker = -1;
         if (j->phase == JOB_HASHING) {
+                /* The denial was answered already; now its records, with the hash. */
                 const char *sha = j->report->has_sha256 ? j->report->sha256 : NULL;
-                struct cache_value cv;
-                if (sha && verdict_cache_get(D.cache, &j->key, &cv)) {
+                struct cache_value cv = { 0 };
+                if (verdict_cache_get(D.cache, &j->key, &cv) && sha) {
                         snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);
                         verdict_cache_put(D.cache, &j->key, &cv);
                 }
-                for (unsigned k = 0; k < j->n_waiters; k++) {
-                        struct cache_value v = { 0 };
-                        verdict_cache_get(D.cache, &j->key, &v);
+                for (unsigned k = 0; k < j->n_waiters; k++)
                         log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j,
-                                 v.has_rule ? rule_name(v.rule) : NULL, v.has_rule ? severity_name(v.severity) : NULL,
-                                 v.global, sha, false, j->deny_log.message);
-                }
+                                 cv.has_rule ? rule_name(cv.rule) : NULL, cv.has_rule ? severity_name(cv.severity) : NULL,
+                                 cv.global, sha, false, j->deny_log.message);
                 job_free(j);
                 return;
         }
