@@ -104,13 +104,18 @@ struct daemon {
         bool reloading;
         /* counters for STATUS= */
         unsigned long events, allowed_fast, cache_hits, scans, denied, failures, overflow;
-        unsigned long ignore_marks, ignore_mark_failures;
+        unsigned long ignore_marks, ignore_mark_failures, outside_marks, flushes;
+        int moves_fd;                   /* notification group: directory moves */
+        int mountinfo_fd;               /* POLLPRI when the mount table changes */
+        bool no_outside_marks;          /* without those watches, no ignore marks outside */
         uint64_t last_progress_ms, last_status_ms, watchdog_usec, last_watchdog_ms;
 };
 
 static struct daemon D;
 
 /* ---- answering ------------------------------------------------------------ */
+
+static bool path_under(const char *path, const char *root);
 
 static void respond(int fd, bool allow) {
         struct fanotify_response resp = { .fd = fd, .response = allow ? FAN_ALLOW : FAN_DENY };
@@ -136,6 +141,38 @@ static void place_ignore_mark(int fd) {
                 D.ignore_mark_failures++;
         else
                 D.ignore_marks++;
+}
+
+/* An open outside every watched root: its directory gets an ignore mark for events
+ * on its children, so further opens there cost no round trip. Safe against files
+ * moved or linked into a root (their new parent has no mark); a directory moved
+ * into a root, or a mount change, flushes every such mark (see on_dir_moved()).
+ * The directory is resolved by path in this namespace; one that is not (another
+ * namespace's view) is simply not marked. */
+static void ignore_outside_dir(const char *path) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        if (!slash || path[0] != '/' || D.audit || D.no_outside_marks)
+                return;
+        size_t n = slash == path ? 1 : (size_t) (slash - path);
+        if (n >= sizeof(dir))
+                return;
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+        for (size_t i = 0; i < D.n_roots; i++)
+                if (path_under(D.roots[i], dir))   /* an ancestor of a root: its children include the root */
+                        return;
+        if (fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE,
+                          FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, AT_FDCWD, dir) == 0)
+                D.outside_marks++;
+}
+
+/* A directory was moved somewhere on a watched filesystem, or the mount table
+ * changed: an ignore mark might now sit on a directory inside a root. Drop them all
+ * (inode marks only; the filesystem marks stay); they come back with the next opens. */
+static void flush_ignore_marks(void) {
+        fanotify_mark(D.fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
+        D.flushes++;
 }
 
 static void log_open(enum log_kind kind, bool deny, const struct waiter *who, const char *path, const struct job *j,
@@ -528,6 +565,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         raw[n] = '\0';
         if (!in_scope(m->fd, m->pid, &st, raw)) {
                 D.allowed_fast++;
+                ignore_outside_dir(raw);
                 respond(m->fd, true);
                 return;
         }
@@ -610,6 +648,20 @@ static void read_events(void) {
         }
 }
 
+static void read_moves(void) {
+        char buf[4096] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
+        bool dir_moved = false;
+        ssize_t len;
+        while ((len = read(D.moves_fd, buf, sizeof(buf))) > 0) {
+                const struct fanotify_event_metadata *m = (const void *) buf;
+                for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len))
+                        if ((m->mask & FAN_ONDIR) || (m->mask & FAN_Q_OVERFLOW))
+                                dir_moved = true;
+        }
+        if (dir_moved)
+                flush_ignore_marks();
+}
+
 /* ---- reload, status, watchdog ------------------------------------------------ */
 
 static void *reload_thread(void *arg) {
@@ -671,9 +723,10 @@ static void finish_reload(void) {
 static void send_status(void) {
         char status[256];
         snprintf(status, sizeof(status),
-                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks, %lu failures, "
+                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks, %lu outside marks, %lu failures, "
                  "%zu jobs, %u open events",
-                 D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.failures, D.n_jobs, D.outstanding);
+                 D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.outside_marks, D.failures, D.n_jobs,
+                 D.outstanding);
         journal_queue_notify(status);
 }
 
@@ -983,6 +1036,21 @@ int main(int argc, char **argv) {
                         return 1;
                 }
         }
+        /* Directory moves and mount changes invalidate the ignore marks on
+         * directories outside the roots; watch for both. */
+        D.moves_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
+        for (size_t i = 0; D.moves_fd >= 0 && i < D.n_roots; i++)
+                if (fanotify_mark(D.moves_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_MOVED_TO | FAN_ONDIR, AT_FDCWD,
+                                  D.roots[i]) < 0) {
+                        close(D.moves_fd);
+                        D.moves_fd = -1;
+                }
+        D.mountinfo_fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+        if (D.moves_fd < 0 || D.mountinfo_fd < 0) {
+                fprintf(stderr, "modelgated: cannot watch directory moves or mounts (%s); opens outside the "
+                                "watched directories will each cost a round trip\n", strerror(errno));
+                D.no_outside_marks = true;
+        }
         journal_queue_notify("READY=1");
         const char *wd = getenv("WATCHDOG_USEC");
         if (wd)
@@ -994,21 +1062,35 @@ int main(int argc, char **argv) {
         fprintf(stderr, "modelgated: ready\n");
 
         while (!D.stopping) {
-                struct pollfd p[3 + WORKERS_MAX];
-                size_t map[WORKERS_MAX], n = 3;
-                p[0] = (struct pollfd) { .fd = D.fan_fd, .events = POLLIN };
-                p[1] = (struct pollfd) { .fd = D.sig_fd, .events = POLLIN };
-                p[2] = (struct pollfd) { .fd = D.reload_pipe[0], .events = POLLIN };
+                enum { P_FAN, P_SIG, P_RELOAD, P_MOVES, P_MOUNTS, P_FIXED };
+                struct pollfd p[P_FIXED + WORKERS_MAX];
+                size_t map[WORKERS_MAX], n = P_FIXED;
+                p[P_FAN] = (struct pollfd) { .fd = D.fan_fd, .events = POLLIN };
+                p[P_SIG] = (struct pollfd) { .fd = D.sig_fd, .events = POLLIN };
+                p[P_RELOAD] = (struct pollfd) { .fd = D.reload_pipe[0], .events = POLLIN };
+                p[P_MOVES] = (struct pollfd) { .fd = D.moves_fd, .events = POLLIN };
+                p[P_MOUNTS] = (struct pollfd) { .fd = D.mountinfo_fd, .events = POLLPRI };
                 for (size_t i = 0; i < D.n_workers; i++)
                         if (D.worker_job[i] && D.workers[i].sock >= 0) {
                                 p[n] = (struct pollfd) { .fd = D.workers[i].sock, .events = POLLIN };
-                                map[n - 3] = i;
+                                map[n - P_FIXED] = i;
                                 n++;
                         }
                 int ready = poll(p, n, TICK_MS);
                 if (ready < 0 && errno != EINTR)
                         break;
-                if (ready > 0 && p[1].revents) {
+                /* Moves first: a flush must not come after an open it should precede. */
+                if (ready > 0 && p[P_MOVES].revents)
+                        read_moves();
+                if (ready > 0 && (p[P_MOUNTS].revents & (POLLPRI | POLLERR))) {
+                        /* Reading the table to its end re-arms the notification. */
+                        char discard[4096];
+                        lseek(D.mountinfo_fd, 0, SEEK_SET);
+                        while (read(D.mountinfo_fd, discard, sizeof(discard)) > 0)
+                                ;
+                        flush_ignore_marks();
+                }
+                if (ready > 0 && p[P_SIG].revents) {
                         struct signalfd_siginfo si;
                         while (read(D.sig_fd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
                                 if (si.ssi_signo == SIGHUP) {
@@ -1021,12 +1103,12 @@ int main(int argc, char **argv) {
                         }
                 }
                 if (ready > 0) {
-                        for (size_t k = 3; k < n; k++)
+                        for (size_t k = P_FIXED; k < n; k++)
                                 if (p[k].revents)
-                                        collect(map[k - 3]);
-                        if (p[0].revents)
+                                        collect(map[k - P_FIXED]);
+                        if (p[P_FAN].revents)
                                 read_events();
-                        if (p[2].revents)
+                        if (p[P_RELOAD].revents)
                                 finish_reload();
                 }
                 tick();
