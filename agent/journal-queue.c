@@ -37,7 +37,7 @@ static const char *const message_ids[] = {
 
 /* Notifications waiting for the logger, newest of each kind wins (STATUS=, WATCHDOG=1
  * and READY=1 are idempotent), so they never need a queue slot. */
-static char pending_notify[8][256];
+static char pending_notify[8][512];
 static unsigned n_pending_notify;
 
 void journal_queue_notify(const char *state) {
@@ -121,7 +121,7 @@ static void *logger(void *arg) {
                 while (len == 0 && n_pending_notify == 0 && !stopping)
                         pthread_cond_wait(&cond, &lock);
                 if (n_pending_notify) {
-                        char states[8][256];
+                        char states[8][512];
                         unsigned n = n_pending_notify;
                         memcpy(states, pending_notify, sizeof(states));
                         n_pending_notify = 0;

@@ -146,7 +146,7 @@ static void place_ignore_mark(int fd) {
 /* An open outside every watched root: its directory gets an ignore mark for events
  * on its children, so further opens there cost no round trip. Safe against files
  * moved or linked into a root (their new parent has no mark); a directory moved
- * into a root, or a mount change, flushes every such mark (see on_dir_moved()).
+ * into a root, or a mount change, flushes every such mark (see read_moves()).
  * The directory is resolved by path in this namespace; one that is not (another
  * namespace's view) is simply not marked. */
 static void ignore_outside_dir(const char *path) {
@@ -721,12 +721,12 @@ static void finish_reload(void) {
 }
 
 static void send_status(void) {
-        char status[256];
+        char status[512];
         snprintf(status, sizeof(status),
-                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks, %lu outside marks, %lu failures, "
-                 "%zu jobs, %u open events",
-                 D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.outside_marks, D.failures, D.n_jobs,
-                 D.outstanding);
+                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
+                 "%lu outside marks, %lu flushes, %lu failures, %lu overflows, %zu jobs, %u open events",
+                 D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
+                 D.flushes, D.failures, D.overflow, D.n_jobs, D.outstanding);
         journal_queue_notify(status);
 }
 
