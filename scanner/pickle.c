@@ -1729,20 +1729,23 @@ bool pickle_sniff(const uint8_t *buf, size_t len) {
         struct vm vm;
         struct scan_ctx ctx = { 0 };
 
-        if (len >= 2 && buf[0] == 0x80 && buf[1] <= PICKLE_HIGHEST_PROTOCOL)
-                return true;
         if (len < 2)
                 return false;
-        /* Headerless protocol 0/1: run a few opcodes quietly. A stream that stops
-         * cleanly, imports a valid name, or runs the whole budget is a pickle; text
-         * fails within a few opcodes. */
+        /* Run a few opcodes quietly. A stream that stops cleanly, imports a name,
+         * or runs the whole budget is a pickle; so is a PROTO-headed stream that
+         * made some progress before failing (a truncated pickle). Text, and binary
+         * formats that merely start with 0x80 (a PFB font: 0x80 0x01 and a length),
+         * fail within a couple of opcodes having run nothing. */
+        bool headered = buf[0] == 0x80 && buf[1] <= PICKLE_HIGHEST_PROTOCOL;
         vm_init(&vm, &ctx, buf, len, true);
         vm_run(&vm);
         bool stopped = !vm.failed && vm.opcodes <= PICKLE_SNIFF_OPCODES && vm.opcodes >= 2;
         bool ran = vm.opcodes > PICKLE_SNIFF_OPCODES;
-        bool imported = vm.saw_import && vm.import_names_valid;
+        bool imported = vm.saw_import && (headered || vm.import_names_valid);
+        bool progressed = headered && vm.opcodes > 3;
+        bool limited = vm.limit_hit;   /* cannot tell: scan it, and report the limit */
         vm_free(&vm);
-        return stopped || ran || imported;
+        return stopped || ran || imported || progressed || limited;
 }
 
 /* torch.serialization._legacy_load: magic, protocol version, sys_info, the data,

@@ -222,6 +222,10 @@ static void headerless_protocol0_is_sniffed_and_text_is_not(void) {
         TAP_CHECK(pickle_sniff((const uint8_t *) "cos\nsystem\n(S'x'\ntR\xff", 20));
         TAP_CHECK(!pickle_sniff((const uint8_t *) "Hello world, this is a README.\n", 31));
         TAP_CHECK(!pickle_sniff((const uint8_t *) "cd build\nmake install\n", 22));
+        /* A Type 1 font (PFB) starts with 0x80 0x01 and a segment length. */
+        TAP_CHECK(!pickle_sniff((const uint8_t *) "\x80\x01\xc9\x17\x00\x00%!PS-AdobeFont", 22));
+        /* A truncated pickle that made progress is still a pickle (MALFORMED). */
+        TAP_CHECK(pickle_sniff((const uint8_t *) "\x80\x02]q\x00(K\x01K\x02", 11));
         struct scan_report *r = SCAN("This model is licensed under Apache-2.0.\n");
         EXPECT(r->format == FMT_TEXT, r);
 }
