@@ -84,7 +84,8 @@ struct daemon {
         struct policy *policy;
         const char *policy_path;
         uint64_t generation;
-        bool audit;
+        bool audit;                     /* in effect: --audit, or the policy's mode */
+        bool audit_flag;                /* --audit given */
         char *roots[ROOTS_MAX];         /* as given, resolved */
         char *root_fs_path[ROOTS_MAX];  /* the same directory within its filesystem */
         dev_t root_dev[ROOTS_MAX];
@@ -558,12 +559,11 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         }
         snprintf(link, sizeof(link), "/proc/self/fd/%d", m->fd);
         n = readlink(link, raw, sizeof(raw) - 1);
-        if (n < 0) {
-                respond(m->fd, true);
-                return;
-        }
+        bool unnamed = n < 0;
+        if (unnamed)   /* a path longer than a page: cannot tell where it is, so scan it */
+                n = snprintf(raw, sizeof(raw), "?");
         raw[n] = '\0';
-        if (!in_scope(m->fd, m->pid, &st, raw)) {
+        if (!unnamed && !in_scope(m->fd, m->pid, &st, raw)) {
                 D.allowed_fast++;
                 ignore_outside_dir(raw);
                 respond(m->fd, true);
@@ -639,8 +639,12 @@ static void read_events(void) {
                         if (m->vers != FANOTIFY_METADATA_VERSION) {
                                 fprintf(stderr, "modelgated: fanotify metadata version %u, expected %u\n", m->vers,
                                         FANOTIFY_METADATA_VERSION);
-                                if (m->fd >= 0)
+                                if (m->fd >= 0) {
+                                        /* A permission event must still be answered. */
+                                        struct fanotify_response resp = { .fd = m->fd, .response = FAN_DENY };
+                                        if (write(D.fan_fd, &resp, sizeof(resp)) < 0) { /* nothing more to do */ }
                                         close(m->fd);
+                                }
                                 continue;
                         }
                         handle_event(m);
@@ -712,7 +716,7 @@ static void finish_reload(void) {
                 /* ... and so is every ignore mark: drop all inode marks (the
                  * filesystem marks stay). */
                 fanotify_mark(D.fan_fd, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL);
-                D.audit = D.audit || policy_mode(D.policy) == POLICY_MODE_AUDIT;
+                D.audit = D.audit_flag || policy_mode(D.policy) == POLICY_MODE_AUDIT;
                 log_daemon(LOG_RELOAD, LOG_NOTICE, "policy reloaded from %s (sha256 %s)", policy_source(D.policy),
                            policy_sha256(D.policy));
         }
@@ -936,7 +940,7 @@ int main(int argc, char **argv) {
                         watch[n_watch++] = optarg;
                         break;
                 case 'a':
-                        D.audit = true;
+                        D.audit_flag = true;
                         break;
                 case 'n':
                         workers = strtol(optarg, &end, 10);
@@ -976,7 +980,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "modelgated: invalid policy: %s\n", err);
                 return 1;
         }
-        D.audit = D.audit || policy_mode(D.policy) == POLICY_MODE_AUDIT;
+        D.audit = D.audit_flag || policy_mode(D.policy) == POLICY_MODE_AUDIT;
         for (size_t i = 0; i < policy_watch_count(D.policy); i++)
                 if (add_root(policy_watch(D.policy, i)) < 0)
                         return 1;

@@ -1023,7 +1023,10 @@ static bool parse_decimal(const uint8_t *s, size_t n, int64_t *ret, bool *big) {
         if (i >= n)
                 return false;
         size_t start = i;
-        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        for (; i < n && ((s[i] >= '0' && s[i] <= '9') || (s[i] == '_' && i > start && i + 1 < n &&
+                                                          s[i + 1] >= '0' && s[i + 1] <= '9')); i++) {
+                if (s[i] == '_')   /* PyLong_FromString accepts 1_000 */
+                        continue;
                 if (v > (UINT64_MAX - 9) / 10)
                         *big = true;
                 else
@@ -1193,10 +1196,11 @@ static void vm_run(struct vm *vm) {
                                 vm_push(vm, (struct pv) { .kind = PV_BOOL, .i = p[1] == '1' });
                                 break;
                         }
-                        if (!parse_decimal(p, n, &v, &big)) {
-                                vm_error(vm, at, "invalid literal for INT");
-                                return;
-                        }
+                        /* CPython also takes 0x10, 0o7, 0b1 and more (strtol/PyLong_FromString
+                         * with base 0): an argument we cannot read is an unknown int,
+                         * never a reason to stop reading what follows. */
+                        if (!parse_decimal(p, n, &v, &big))
+                                big = true;
                         vm_push(vm, big ? (struct pv) { .kind = PV_BIGINT } : (struct pv) { .kind = PV_INT, .i = v });
                         break;
                 }
@@ -1205,10 +1209,8 @@ static void vm_run(struct vm *vm) {
                         bool big;
                         if (!(p = vm_readline(vm, &n)))
                                 return;
-                        if (!parse_decimal(p, n, &v, &big)) {
-                                vm_error(vm, at, "invalid literal for LONG");
-                                return;
-                        }
+                        if (!parse_decimal(p, n, &v, &big))
+                                big = true;   /* as for INT */
                         vm_push(vm, big ? (struct pv) { .kind = PV_BIGINT } : (struct pv) { .kind = PV_INT, .i = v });
                         break;
                 }

@@ -182,6 +182,14 @@ static void string_escapes_are_decoded(void) {
         EXPECT(has_global(r, "os:system", VIA_STACK_GLOBAL), r);
 }
 
+static void int_arguments_in_other_bases_do_not_hide_what_follows(void) {
+        /* pickle.loads runs this: INT takes "0x10" (base 0), PUT takes "1_0". */
+        struct scan_report *r = SCAN("I0x10\n0cos\ngetcwd\n)R.");
+        EXPECT(r->format == FMT_PICKLE && has_global(r, "os:getcwd", VIA_GLOBAL), r);
+        r = SCAN("\x80\x02L0o17L\np1_0\n0cos\ngetcwd\n)R.");
+        EXPECT(has_global(r, "os:getcwd", VIA_GLOBAL), r);
+}
+
 static void inst_and_obj_are_recorded(void) {
         struct scan_report *r = SCAN("(S'true'\nios\nsystem\n.");
         EXPECT(has_global(r, "os:system", VIA_INST), r);
@@ -299,6 +307,7 @@ TAP_MAIN(
         TAP_CASE(base64_encoded_nested_pickle_is_decoded),
         TAP_CASE(raw_unicode_escape_names_are_decoded),
         TAP_CASE(string_escapes_are_decoded),
+        TAP_CASE(int_arguments_in_other_bases_do_not_hide_what_follows),
         TAP_CASE(inst_and_obj_are_recorded),
         TAP_CASE(memo_limit_is_a_finding),
         TAP_CASE(stack_limit_is_a_finding),
