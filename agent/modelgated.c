@@ -21,6 +21,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -117,6 +119,7 @@ static struct daemon D;
 /* ---- answering ------------------------------------------------------------ */
 
 static bool path_under(const char *path, const char *root);
+static bool in_scope(int fd, pid_t pid, const struct stat *st, const char *path);
 
 static void respond(int fd, bool allow) {
         struct fanotify_response resp = { .fd = fd, .response = allow ? FAN_ALLOW : FAN_DENY };
@@ -150,10 +153,17 @@ static void place_ignore_mark(int fd) {
  * into a root, or a mount change, flushes every such mark (see read_moves()).
  * The directory is resolved by path in this namespace; one that is not (another
  * namespace's view) is simply not marked. */
-static void ignore_outside_dir(const char *path) {
+static void ignore_outside_dir(const char *path, const struct stat *file_st) {
         char dir[PATH_MAX];
         const char *slash = strrchr(path, '/');
+        size_t len = strlen(path);
+        struct stat dst, fst;
+
         if (!slash || path[0] != '/' || D.audit || D.no_outside_marks)
+                return;
+        /* An unlinked file's path names nothing now; another namespace's path means
+         * something else here. Neither is resolved. */
+        if (len >= 10 && strcmp(path + len - 10, " (deleted)") == 0)
                 return;
         size_t n = slash == path ? 1 : (size_t) (slash - path);
         if (n >= sizeof(dir))
@@ -161,11 +171,23 @@ static void ignore_outside_dir(const char *path) {
         memcpy(dir, path, n);
         dir[n] = '\0';
         for (size_t i = 0; i < D.n_roots; i++)
-                if (path_under(D.roots[i], dir))   /* an ancestor of a root: its children include the root */
+                if (path_under(D.roots[i], dir) || path_under(dir, D.roots[i]))
                         return;
-        if (fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE,
-                          FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, AT_FDCWD, dir) == 0)
+        /* Resolve without following symbolic links or leaving the mount, then make
+         * sure the name in that directory is still the file of this event: a path
+         * swapped under us must not put a mark on a directory inside a root. */
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS };
+        int dfd = (int) syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+        if (dfd < 0)
+                return;
+        if (fstat(dfd, &dst) == 0 && fstatat(dfd, slash + 1, &fst, AT_SYMLINK_NOFOLLOW) == 0 &&
+            fst.st_dev == file_st->st_dev && fst.st_ino == file_st->st_ino && dst.st_dev == file_st->st_dev &&
+            !in_scope(dfd, 0, &dst, dir) &&
+            fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE,
+                          FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, dfd, NULL) == 0)
                 D.outside_marks++;
+        close(dfd);
 }
 
 /* A directory was moved somewhere on a watched filesystem, or the mount table
@@ -565,7 +587,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         raw[n] = '\0';
         if (!unnamed && !in_scope(m->fd, m->pid, &st, raw)) {
                 D.allowed_fast++;
-                ignore_outside_dir(raw);
+                ignore_outside_dir(raw, &st);
                 respond(m->fd, true);
                 return;
         }
