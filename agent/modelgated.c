@@ -173,11 +173,12 @@ static void ignore_outside_dir(const char *path, const struct stat *file_st) {
         for (size_t i = 0; i < D.n_roots; i++)
                 if (path_under(D.roots[i], dir) || path_under(dir, D.roots[i]))
                         return;
-        /* Resolve without following symbolic links or leaving the mount, then make
+        /* Resolve without following symbolic links (the path from /proc is already
+         * canonical), then make
          * sure the name in that directory is still the file of this event: a path
          * swapped under us must not put a mark on a directory inside a root. */
         struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS };
+                                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
         int dfd = (int) syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
         if (dfd < 0)
                 return;
@@ -185,7 +186,7 @@ static void ignore_outside_dir(const char *path, const struct stat *file_st) {
             fst.st_dev == file_st->st_dev && fst.st_ino == file_st->st_ino && dst.st_dev == file_st->st_dev &&
             !in_scope(dfd, 0, &dst, dir) &&
             fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY | FAN_MARK_EVICTABLE,
-                          FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, dfd, NULL) == 0)
+                          FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, dfd, ".") == 0)   /* "." of an O_PATH fd */
                 D.outside_marks++;
         close(dfd);
 }
