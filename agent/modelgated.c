@@ -43,7 +43,6 @@
 #define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
 #define STATUS_EVERY_MS 5000
 #define SHUTDOWN_GRACE_MS 2000         /* scans in flight get this long to finish on SIGTERM */
-#define WORKER_RESTARTS_MAX 20         /* consecutive failed starts before giving up */
 #define EVENT_BUF_BYTES 65536
 #define ROOTS_MAX 64
 
@@ -96,7 +95,7 @@ struct daemon {
         struct worker workers[WORKERS_MAX];
         struct job *worker_job[WORKERS_MAX];
         size_t n_workers;
-        unsigned restarts;
+        unsigned long restarts;         /* worker starts that failed (retried every tick) */
         uint64_t timeout_ms;
         struct verdict_cache *cache;
         struct job jobs[JOBS_MAX];
@@ -322,10 +321,10 @@ static void job_decide(struct job *j, size_t worker) {
         struct scan_report *r = j->report;
         char msg[512];
 
-        if (j->expected_sha256[0] && r->has_sha256 && strcmp(r->sha256, j->expected_sha256) != 0)
+        if (j->expected_sha256[0] && (!r->has_sha256 || strcmp(r->sha256, j->expected_sha256) != 0))
                 report_add_finding(r, RULE_HASH_MISMATCH, SEV_HIGH, VIA_NONE, NULL, NULL,
                                    "Hugging Face cache blob: expected sha256 %s (its name), file has %s",
-                                   j->expected_sha256, r->sha256);
+                                   j->expected_sha256, r->has_sha256 ? r->sha256 : "(no hash: it could not be read)");
         j->verdict = policy_evaluate(D.policy, r);
         bool deny = j->verdict == VERDICT_DENY;
         const struct finding *w = worst_finding(r);
@@ -417,8 +416,12 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
                 } else
                         job_fail(j, rule, why);
         }
-        if (++D.restarts > WORKER_RESTARTS_MAX || start_worker(i) < 0)
+        /* Replaced at once; a start that fails is retried every tick (never given
+         * up: queued opens meanwhile meet their deadline and get on_error). */
+        if (start_worker(i) < 0) {
+                D.restarts++;
                 D.workers[i].pid = -1;
+        }
 }
 
 static void collect(size_t i) {
@@ -434,7 +437,6 @@ static void collect(size_t i) {
                 return;
         }
         D.worker_job[i] = NULL;
-        D.restarts = 0;
         D.last_progress_ms = monotonic_ms();
         if (!j)
                 return;
@@ -597,7 +599,13 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         struct cache_key key;
         struct cache_value cv;
         cache_key_from_stat(&key, &st, D.generation);
-        if (verdict_cache_get(D.cache, &key, &cv)) {
+        /* A Hugging Face blob's name is a hash to check, whatever name the cached
+         * verdict was reached by (a hard link): a cached entry without that hash
+         * is not used. */
+        char expected[65] = "";
+        if (st.st_size > 0)
+                hf_expected_hash(raw, expected);
+        if (verdict_cache_get(D.cache, &key, &cv) && (!expected[0] || strcmp(cv.sha256, expected) == 0)) {
                 D.cache_hits++;
                 struct waiter who = { .pid = m->pid };
                 if (cv.deny)   /* before answering: the opener may be gone right after */
@@ -617,6 +625,12 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         }
 
         struct job *j = D.stopping ? NULL : job_find(&key);
+        if (j && expected[0] && strcmp(j->expected_sha256, expected) != 0) {
+                if (j->phase == JOB_QUEUED && !j->expected_sha256[0])
+                        memcpy(j->expected_sha256, expected, sizeof(expected));
+                else
+                        j = NULL;   /* a scan of its own, with its own expectation */
+        }
         if (!j && !D.stopping && D.outstanding <= OUTSTANDING_MAX)
                 j = job_new();
         if (!j || !job_add_waiter(j, m->fd, m->pid)) {
@@ -639,8 +653,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 snprintf(j->path, sizeof(j->path), "%s", path);
                 /* An empty blob is being created (opened for writing): nothing to
                  * verify yet, and an empty file runs nothing. */
-                if (st.st_size > 0)
-                        hf_expected_hash(raw, j->expected_sha256);
+                memcpy(j->expected_sha256, expected, sizeof(expected));
                 j->phase = JOB_QUEUED;
         }
         dispatch();
@@ -751,9 +764,10 @@ static void send_status(void) {
         char status[512];
         snprintf(status, sizeof(status),
                  "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
-                 "%lu outside marks, %lu flushes, %lu failures, %lu overflows, %zu jobs, %u open events",
+                 "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu overflows, %zu jobs, "
+                 "%u open events",
                  D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
-                 D.flushes, D.failures, D.overflow, D.n_jobs, D.outstanding);
+                 D.flushes, D.failures, D.restarts, D.overflow, D.n_jobs, D.outstanding);
         journal_queue_notify(status);
 }
 
@@ -761,16 +775,21 @@ static void tick(void) {
         uint64_t now = monotonic_ms();
 
         for (size_t i = 0; i < D.n_workers; i++) {
-                if (D.workers[i].pid <= 0 && D.restarts <= WORKER_RESTARTS_MAX) {
-                        if (start_worker(i) < 0)
-                                D.restarts++;
-                }
+                if (D.workers[i].pid <= 0 && start_worker(i) < 0)
+                        D.restarts++;
                 if (D.worker_job[i] && D.workers[i].deadline_ms <= now) {
                         char why[128];
                         snprintf(why, sizeof(why), "the scan did not finish within %llu s; the worker was killed",
                                  (unsigned long long) (D.timeout_ms / 1000));
                         worker_broken(i, "SCAN_TIMEOUT", why);
                 }
+        }
+        /* A job no worker took within the deadline (all busy with big files, or no
+         * worker can be started) gets on_error: an opener never waits for ever. */
+        for (size_t k = 0; k < JOBS_MAX; k++) {
+                struct job *j = &D.jobs[k];
+                if (j->used && j->phase == JOB_QUEUED && now - j->queued_ms >= D.timeout_ms)
+                        job_fail(j, "SCAN_TIMEOUT", "no scanner worker was free before the deadline");
         }
         dispatch();
         /* Watchdog: the loop is alive, and workers progress or have nothing to do. */

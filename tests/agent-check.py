@@ -269,6 +269,16 @@ def main():
             "a Hugging Face cache blob whose content does not match its name is refused (HASH_MISMATCH)",
             f"good={st_good} bad={st_bad}")
 
+        bad2 = os.path.join(blobs, hashlib.sha256(b"yet another thing").hexdigest())
+        with open(bad2 + ".incomplete", "wb") as fh:
+            fh.write(BENIGN_25)
+        os.rename(bad2 + ".incomplete", bad2)
+        alias = os.path.join(w, "alias.pkl")
+        os.link(bad2, alias)
+        st_alias, st_blob = open_status(alias), open_status(bad2)
+        tap(st_alias == "ok" and st_blob == "EPERM",
+            "a verdict cached through a hard link does not skip the blob's hash check", f"alias={st_alias} blob={st_blob}")
+
         # Reload: a broken policy keeps the old one; a good one applies at once.
         with open(policy, "w") as fh:
             fh.write("{ this is not json")
