@@ -316,6 +316,20 @@ static const struct finding *worst_finding(const struct scan_report *r) {
         return w;
 }
 
+/* Does anyone hold the file open for writing, or mapped writable? Such a file's
+ * content can change without its ctime changing (a write through a shared mapping
+ * to a dirty page; tmpfs never updates it for mapped writes), so its verdict is not
+ * cached or trusted from the cache. A read lease is refused exactly then. Without
+ * the right to take leases (not the owner, no CAP_LEASE) this cannot be told:
+ * false. */
+static bool writers_present(int fd) {
+        if (fcntl(fd, F_SETLEASE, F_RDLCK) == 0) {
+                fcntl(fd, F_SETLEASE, F_UNLCK);
+                return false;
+        }
+        return errno == EAGAIN;
+}
+
 /* The scan is done: answer every waiter, cache, then log. */
 static void job_decide(struct job *j, size_t worker) {
         struct scan_report *r = j->report;
@@ -338,16 +352,18 @@ static void job_decide(struct job *j, size_t worker) {
         if (r->has_sha256)
                 snprintf(cv.sha256, sizeof(cv.sha256), "%s", r->sha256);
 
+        bool cacheable = !(j->n_waiters && writers_present(j->waiters[0].fd));
         /* Answer first. */
         for (unsigned i = 0; i < j->n_waiters; i++) {
                 if (deny && !D.audit && j->hash_fd < 0 && !r->has_sha256)
                         j->hash_fd = dup(j->waiters[i].fd);   /* to hash it for the log */
-                if (!deny && i == 0)
+                if (!deny && i == 0 && cacheable)
                         place_ignore_mark(j->waiters[i].fd);
                 respond(j->waiters[i].fd, !deny || D.audit);
         }
         D.scans++;
-        verdict_cache_put(D.cache, &j->key, &cv);
+        if (cacheable)
+                verdict_cache_put(D.cache, &j->key, &cv);
 
         if (!deny) {
                 snprintf(msg, sizeof(msg), "allowed %.400s (%s)", j->path, format_name(r->format));
@@ -605,7 +621,8 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         char expected[65] = "";
         if (st.st_size > 0)
                 hf_expected_hash(raw, expected);
-        if (verdict_cache_get(D.cache, &key, &cv) && (!expected[0] || strcmp(cv.sha256, expected) == 0)) {
+        if (verdict_cache_get(D.cache, &key, &cv) && (!expected[0] || strcmp(cv.sha256, expected) == 0) &&
+            (cv.deny || !writers_present(m->fd))) {
                 D.cache_hits++;
                 struct waiter who = { .pid = m->pid };
                 if (cv.deny)   /* before answering: the opener may be gone right after */
@@ -1044,6 +1061,7 @@ int main(int argc, char **argv) {
         }
         raise_nofile();
         signal(SIGPIPE, SIG_IGN);
+        signal(SIGIO, SIG_IGN);   /* lease-break notices for the read leases taken and dropped at once */
 
         D.fan_fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE |
                                          FAN_UNLIMITED_MARKS,

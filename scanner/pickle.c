@@ -913,13 +913,20 @@ static void vm_joblib_skip_array(struct vm *vm, const struct pv *state) {
         }
 
         if (hasobject) {
-                /* A whole pickle follows: scan it as part of this member. */
+                /* A whole pickle follows: scan it as part of this member, one level
+                 * deeper (object arrays of object arrays are bounded like any nesting). */
                 struct pickle_result sub;
                 if (vm->pos >= vm->len) {
                         vm_error(vm, vm->pos, "joblib object array: pickle data was truncated");
                         return;
                 }
+                if (vm->ctx->depth + 1 >= SCAN_DEPTH_MAX) {
+                        vm_limit(vm, "nesting of joblib object arrays", SCAN_DEPTH_MAX);
+                        return;
+                }
+                vm->ctx->depth++;
                 pickle_scan_one(vm->ctx, vm->buf + vm->pos, vm->len - vm->pos, &sub);
+                vm->ctx->depth--;
                 vm->pos += sub.consumed;
                 if (!sub.complete)
                         vm->failed = true;

@@ -252,6 +252,23 @@ def main():
         tap(first == "ok" and os.stat(f).st_mtime_ns == st.st_mtime_ns and open_status(f) == "EPERM",
             "a same-size rewrite with mtime restored is rescanned and refused")
 
+        # A file mapped writable: its verdict is not cached (mapped writes can leave
+        # ctime alone), so content changed through the mapping is scanned again.
+        import mmap
+        f = os.path.join(w, "mapped.pkl")
+        with open(f, "wb") as fh:
+            fh.write(BENIGN_25)
+        fd = os.open(f, os.O_RDWR)
+        mm = mmap.mmap(fd, len(BENIGN_25))
+        first = open_status(f)
+        mm[:] = EVIL
+        second = open_status(f)
+        mm.close()
+        os.close(fd)
+        tap(first == "ok" and second == "EPERM",
+            "content changed through a writable mapping after an allow is scanned again and refused",
+            f"first={first} second={second}")
+
         # Hugging Face cache blobs are verified against their names.
         import hashlib
         blobs = os.path.join(w, "hub", "models--org--name", "blobs")
