@@ -78,6 +78,7 @@ struct job {
         struct scan_report *report;
         enum mg_verdict verdict;
         struct log_record deny_log;     /* prepared at the verdict, queued after the hash */
+        uint8_t decided_format;         /* the scan's format, kept across the hash round */
 };
 
 struct daemon {
@@ -385,8 +386,9 @@ static void job_decide(struct job *j, size_t worker) {
                 struct log_record *l = &j->deny_log;
                 l->kind = kind;
                 snprintf(l->message, sizeof(l->message), "%s", msg);
+                j->decided_format = r->format;   /* the hash-only round reports no format */
                 report_init(r);
-                if (worker_submit(&D.workers[worker], j->id, WP_FLAG_SHA256, j->hash_fd, r,
+                if (worker_submit(&D.workers[worker], j->id, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, j->hash_fd, r,
                                   monotonic_ms() + D.timeout_ms) == 0) {
                         D.worker_job[worker] = j;
                         j->worker = (int) worker;
@@ -460,6 +462,7 @@ static void collect(size_t i) {
         if (j->phase == JOB_HASHING) {
                 /* The denial was answered already; now its records, with the hash. */
                 const char *sha = j->report->has_sha256 ? j->report->sha256 : NULL;
+                j->report->format = j->decided_format;
                 struct cache_value cv = { 0 };
                 if (verdict_cache_get(D.cache, &j->key, &cv) && sha) {
                         snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);

@@ -22,8 +22,9 @@ enum wp_type {
 };
 
 /* Request flags. */
-#define WP_FLAG_SHA256  UINT32_C(0x1)   /* also hash the file (report.sha256) */
-#define WP_FLAGS_KNOWN  WP_FLAG_SHA256
+#define WP_FLAG_SHA256     UINT32_C(0x1)   /* also hash the file (report.sha256) */
+#define WP_FLAG_HASH_ONLY  UINT32_C(0x2)   /* with WP_FLAG_SHA256: hash, do not scan again */
+#define WP_FLAGS_KNOWN     (WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY)
 
 struct wp_request {
         uint32_t magic;

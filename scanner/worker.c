@@ -54,7 +54,7 @@ int worker_main(void) {
                 if (ret <= 0)
                         _exit(ret == 0 ? 0 : 2);
                 report_init(r);
-                ret = scan_fd(fd, r);
+                ret = (flags & WP_FLAG_HASH_ONLY) ? 0 : scan_fd(fd, r);
                 if (ret == 0 && (flags & WP_FLAG_SHA256)) {
                         ret = hash_fd_sha256(fd, r->sha256);
                         r->has_sha256 = ret == 0;

@@ -84,6 +84,17 @@ class Daemon:
         return open(self.log).read()
 
 
+def fdinfo_of(pid):
+    """Everything /proc/PID/fdinfo says: the fanotify marks of a daemon."""
+    text = ""
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            text += open(f"/proc/{pid}/fdinfo/{fd}").read()
+        except OSError:
+            pass
+    return text
+
+
 def journal(match, since):
     p = run(["journalctl", "--no-pager", "-o", "json", "--since", since, "-t", "modelgated"] + match, timeout=30)
     out = []
@@ -221,12 +232,7 @@ def main():
             with open(os.path.join(dd, "e.pkl"), "wb") as fh:
                 fh.write(EVIL)
         first = [open_status(os.path.join(dd, "e.pkl")) for dd in (out1, out2)]
-        fdinfo = ""
-        for fd in os.listdir(f"/proc/{d.p.pid}/fdinfo"):
-            try:
-                fdinfo += open(f"/proc/{d.p.pid}/fdinfo/{fd}").read()
-            except OSError:
-                pass
+        fdinfo = fdinfo_of(d.p.pid)
         marked = all(re.search(r"ino:%x .*mflags:6[0-9a-f]0 .*ignored_mask:8010000" % os.stat(dd).st_ino, fdinfo)
                      for dd in (out1, out2))
         tap(first == ["ok", "ok"] and marked,
@@ -413,12 +419,7 @@ def main():
         ready = d2.wait_ready()
         first = open_status(f)
         ino = os.stat(f).st_ino
-        fdinfo = ""
-        for fd in os.listdir(f"/proc/{d2.p.pid}/fdinfo"):
-            try:
-                fdinfo += open(f"/proc/{d2.p.pid}/fdinfo/{fd}").read()
-            except OSError:
-                pass
+        fdinfo = fdinfo_of(d2.p.pid)
         marked = re.search(r"ino:%x .*ignored_mask:10000" % ino, fdinfo) is not None
         with open(f, "r+b") as fh:   # a write drops the mark: the next open is scanned again
             fh.write(EVIL)
