@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -117,6 +118,49 @@ def wait_journal(match, since, pred, timeout=15):
     return recs
 
 
+JOURNAL_SOCKET = "/run/systemd/journal/socket"
+
+
+def journald_listening():
+    """A socket file is not a journald: one left behind by a journald that has
+    exited refuses connections. Only a connect() tells."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.connect(JOURNAL_SOCKET)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def ensure_journald():
+    """Start a journald of our own when none is listening, then prove the journal
+    works end to end: a record written now must come back from journalctl.
+    Returns (the Popen we started or None, None or why the journal does not work)."""
+    started = None
+    if not journald_listening():
+        os.makedirs("/run/systemd/journal", exist_ok=True)
+        started = subprocess.Popen(["/lib/systemd/systemd-journald"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        for _ in range(200):
+            if journald_listening() or started.poll() is not None:
+                break
+            time.sleep(0.05)
+        if not journald_listening():
+            return started, f"/lib/systemd/systemd-journald did not start listening on {JOURNAL_SOCKET} (exit {started.poll()})"
+    tag = f"mg-probe-{os.getpid()}-{time.monotonic_ns()}"
+    p = run(["systemd-cat", "-t", tag, "echo", "probe"])
+    if p.returncode != 0:
+        return started, "systemd-cat could not write to the journal: " + p.stderr.decode("utf-8", "replace")
+    for _ in range(100):
+        p = run(["journalctl", "--no-pager", "-o", "cat", "-t", tag])
+        if b"probe" in p.stdout:
+            return started, None
+        time.sleep(0.1)
+    return started, "a record written with systemd-cat never came back from journalctl: " + p.stderr.decode("utf-8", "replace")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mg-agent-")
     mnt = os.path.join(tmp, "mnt")
@@ -127,14 +171,8 @@ def main():
         if run(["mount", "-t", "tmpfs", "-o", "size=512m", "tmpfs", mnt]).returncode != 0:
             print("1..0 # SKIP cannot mount a tmpfs (needs root)")
             return 0
-        if not os.path.exists("/run/systemd/journal/socket"):
-            os.makedirs("/run/systemd/journal", exist_ok=True)
-            started_journald = subprocess.Popen(["/lib/systemd/systemd-journald"], stdout=subprocess.DEVNULL,
-                                                stderr=subprocess.DEVNULL, start_new_session=True)
-            for _ in range(100):
-                if os.path.exists("/run/systemd/journal/socket"):
-                    break
-                time.sleep(0.05)
+        started_journald, why = ensure_journald()
+        tap(why is None, "journald is running and returns a record written to it", why)
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() - 2))
         w = os.path.join(mnt, "w")
         for part in ("malicious", "benign", "support"):

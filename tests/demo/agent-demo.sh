@@ -27,7 +27,7 @@ for name in ("bert-tiny-clean", "bert-tiny-trojan"):
         print(f"  torch.load({path}): PermissionError: {e.strerror}")
 PY
 trojan=$(realpath "$dir/bert-tiny-trojan/pytorch_model.bin")
-if [ -S /run/systemd/journal/socket ]; then
+if systemd-cat true 2>/dev/null; then   # a journald is listening (a socket file alone may be stale)
         echo "the audit trail (journalctl -t modelgated MODELGATE_VERDICT=deny MODELGATE_PATH=...):"
         for _ in $(seq 50); do   # the record follows the answer (after the file is hashed)
                 out=$(journalctl -t modelgated MODELGATE_VERDICT=deny MODELGATE_PATH="$trojan" -n 1 --no-pager \
