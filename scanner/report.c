@@ -82,6 +82,15 @@ static const char *const format_names[_FMT_MAX] = {
         [FMT_XZ] = "xz",
         [FMT_ZSTD] = "zstd",
         [FMT_RAR] = "rar",
+        [FMT_SAFETENSORS] = "safetensors",
+        [FMT_GGUF] = "gguf",
+        [FMT_ONNX] = "onnx",
+        [FMT_KERAS] = "keras",
+        [FMT_KERAS_H5] = "keras-h5",
+        [FMT_HDF5] = "hdf5",
+        [FMT_LFS_POINTER] = "lfs-pointer",
+        [FMT_JSON] = "json",
+        [FMT_TEMPLATE] = "jinja",
 };
 
 const char *rule_name(enum mg_rule rule) {

@@ -71,6 +71,15 @@ enum mg_format {
         FMT_XZ,
         FMT_ZSTD,
         FMT_RAR,
+        FMT_SAFETENSORS,
+        FMT_GGUF,
+        FMT_ONNX,
+        FMT_KERAS,          /* .keras: a zip with config.json */
+        FMT_KERAS_H5,       /* HDF5 with a model_config attribute */
+        FMT_HDF5,
+        FMT_LFS_POINTER,
+        FMT_JSON,
+        FMT_TEMPLATE,       /* a standalone Jinja2 template */
         _FMT_MAX,
 };
 

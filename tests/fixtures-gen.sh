@@ -12,7 +12,12 @@ fi
 mkdir -p "$(dirname "$FIXTURES")"
 exec 9>"$FIXTURES.lock"
 flock 9
-if [ ! -f "$FIXTURES/EXPECT" ] || [ "$srcdir/tests/fixtures/generate.py" -nt "$FIXTURES/EXPECT" ]; then
+stale=0
+[ -f "$FIXTURES/EXPECT" ] || stale=1
+for gen in "$srcdir"/tests/fixtures/*.py; do
+        [ "$gen" -nt "$FIXTURES/EXPECT" ] && stale=1
+done
+if [ $stale -eq 1 ]; then
         rm -rf "$FIXTURES"
         "$PYTHON3" "$srcdir/tests/fixtures/generate.py" "$FIXTURES" >"$FIXTURES.log" 2>&1 || {
                 cat "$FIXTURES.log" >&2

@@ -1,0 +1,23 @@
+/* template.h — Jinja2 chat templates (GGUF tokenizer.chat_template, a
+ * tokenizer_config.json "chat_template", standalone .jinja files): finds the
+ * constructs that reach Python internals from a template (server-side template
+ * injection, llama-cpp-python CVE-2024-34359) and reports TEMPLATE_INJECTION. */
+#ifndef MODELGATE_TEMPLATE_H
+#define MODELGATE_TEMPLATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scan.h"
+
+/* Checks the template text [text, text+len) (UTF-8, not NUL-terminated). `where`
+ * names it in messages ("tokenizer.chat_template", "chat_template.tool_use").
+ * Adds findings to ctx; returns true when at least one was made. */
+bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text, size_t len);
+
+/* True when text contains Jinja2 syntax at all ("{{", "{%" or "{#"): how a plain
+ * text file is recognised as a template worth checking. */
+bool template_sniff(const uint8_t *text, size_t len);
+
+#endif
