@@ -16,6 +16,7 @@ static const char builtin_json[] =
 "  \"on_error\": \"deny\",\n"
 "  \"require_license\": false,\n"
 "  \"ignore_marks\": false,\n"
+"  \"require_manifest\": false,\n"
 "  \"watch\": [],\n"
 "  \"manifests\": [],\n"
 
