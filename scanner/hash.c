@@ -1,4 +1,4 @@
-/* hash.c — streaming SHA-256 and git blob SHA-1 over an fd (pread into one 4 MiB
+/* hash.c — streaming SHA-256 and git blob SHA-1 over an fd (pread into one 256 KiB
  * buffer; no mapping, so a hash of a multi-GB file costs no address space). The
  * digests are fetched once, before the sandbox, so hashing itself opens nothing. */
 #include <errno.h>
@@ -14,8 +14,11 @@
 #include "hash.h"
 
 /* Large enough that the syscall cost vanishes next to the digest (~2 GB/s with
- * SHA-NI), small enough to stay in L2/L3 between the read and the digest. */
-#define HASH_CHUNK ((size_t) 4 << 20)
+ * SHA-NI), small enough to stay in L2 between the copy and the digest (1.8 GB/s
+ * measured here from 64 KiB to 4 MiB: the size hardly matters). */
+#ifndef HASH_CHUNK
+#define HASH_CHUNK ((size_t) 256 << 10)
+#endif
 
 static EVP_MD *sha256, *sha1;
 
