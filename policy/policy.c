@@ -847,8 +847,11 @@ bool policy_license_restricted(const struct policy *p, const char *license) {
 
 /* Formats that are models or containers of them; text, empty files and unknown
  * data are not expected to carry a license. */
+/* Model files: a config, a template or a text file is not asked for a license
+ * (an LFS pointer is already critical on its own). */
 static bool format_wants_license(uint8_t format) {
-        return format != FMT_UNKNOWN && format != FMT_EMPTY && format != FMT_TEXT;
+        return format != FMT_UNKNOWN && format != FMT_EMPTY && format != FMT_TEXT && format != FMT_JSON &&
+               format != FMT_TEMPLATE && format != FMT_LFS_POINTER;
 }
 
 enum mg_verdict policy_evaluate(const struct policy *p, struct scan_report *r) {
