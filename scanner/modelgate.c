@@ -212,6 +212,7 @@ struct scan_run {
         const struct policy *policy;
         const struct manifest_set *manifests;
         bool hash_only;         /* `modelgate manifest`: hash, do not scan */
+        bool hash_all;          /* scan --sha256: every file's hash in the report */
         const char *manifest_dir;   /* its DIR, as given */
         const char *manifest_out;   /* resolved -o FILE, skipped by the walk */
         void *manifest_files;       /* cJSON object being built */
@@ -435,6 +436,8 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
                         continue;
                 }
                 uint32_t flags = s->hash_only ? WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY : manifest_hash_flags(j->expect);
+                if (s->hash_all)
+                        flags |= WP_FLAG_SHA256;
                 int r = worker_submit(&s->workers[i], j->id, flags, fd, j->report, monotonic_ms() + s->timeout_ms);
                 if (r < 0) {
                         worker_failed(s, i, RULE_SCAN_ERROR, "the scanner worker could not take the file");
@@ -456,7 +459,7 @@ static int busy_workers(const struct scan_run *s) {
 }
 
 static void usage(FILE *f) {
-        fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR]\n"
+        fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
               "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS] PATH...\n"
               "       modelgate manifest [--output FILE] [--jobs N] DIR\n"
               "       modelgate --version\n"
@@ -476,6 +479,7 @@ static int cmd_scan(int argc, char **argv) {
                 { "jobs", required_argument, NULL, 'j' },
                 { "timeout", required_argument, NULL, 't' },
                 { "root", required_argument, NULL, 'r' },
+                { "sha256", no_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -492,7 +496,9 @@ static int cmd_scan(int argc, char **argv) {
         char *end;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:h", opts, NULL)) != -1) {
+        bool hash_all = false;
+
+        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p':
                         policy_path = optarg;
@@ -506,6 +512,9 @@ static int cmd_scan(int argc, char **argv) {
                         break;
                 case 'r':
                         root = optarg;
+                        break;
+                case 's':
+                        hash_all = true;
                         break;
                 case 'f':
                         if ((format = output_format_from_name(optarg)) < 0) {
@@ -581,6 +590,7 @@ static int cmd_scan(int argc, char **argv) {
         }
         s->policy = policy;
         s->manifests = manifests;
+        s->hash_all = hash_all;
         w.roots = argv + optind;
         w.n_roots = (size_t) (argc - optind);
         output_begin(&s->out, stdout, (enum output_format) format, policy);

@@ -105,6 +105,13 @@ def cases(tmp):
                     if os.path.relpath(p, repo) in want),
         "files with a manifest entry carry their sha256 in the report", rep)
 
+    st, rep, err = scan_json([repo])
+    tap(st == 0 and rep and all(f["sha256"] is None for f in rep.values()),
+        "without an expectation nothing is hashed (sha256 null)", rep)
+    st, rep, err = scan_json(["--sha256", repo])
+    tap(st == 0 and rep and all(f["sha256"] == hashlib.sha256(open(p, "rb").read()).hexdigest() for p, f in rep.items()),
+        "--sha256 hashes every file", rep)
+
     # Tamper with one of two same-named files: matched by path, not basename.
     write(os.path.join(repo, "weights/b/model.bin"), b"\x00" * 1000 + b"weights-X")
     st, rep, err = scan_json(["--manifest", out, repo])
