@@ -41,6 +41,10 @@
 #define SCAN_TIMEOUT_DEFAULT_S 60
 #define CACHE_ENTRIES_DEFAULT 65536
 #define BIG_FILE_BYTES ((off_t) 256 << 20)   /* files this big never take the last free worker */
+/* A job that hashes reads every byte: its deadline grows by the time that takes at
+ * this rate (a slow disk or network filesystem; SHA-256 itself runs at ~1.8 GB/s),
+ * so a 50 GB GGUF blob is not refused for being big. */
+#define HASH_MIN_BYTES_PER_S ((uint64_t) 100 << 20)
 #define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
 #define STATUS_EVERY_MS 5000
 #define SHUTDOWN_GRACE_MS 2000         /* scans in flight get this long to finish on SIGTERM */
@@ -353,6 +357,13 @@ static bool writers_present(int fd) {
         return errno == EAGAIN;
 }
 
+static uint64_t job_deadline(const struct job *j, bool hashing) {
+        uint64_t ms = D.timeout_ms;
+        if (hashing && j->size > 0)
+                ms += (uint64_t) j->size * 1000 / HASH_MIN_BYTES_PER_S;
+        return monotonic_ms() + ms;
+}
+
 /* The scan is done: answer every waiter, cache, then log. */
 static void job_decide(struct job *j, size_t worker) {
         struct scan_report *r = j->report;
@@ -418,7 +429,7 @@ static void job_decide(struct job *j, size_t worker) {
                 j->decided_format = r->format;   /* the hash-only round reports no format */
                 report_init(r);
                 if (worker_submit(&D.workers[worker], j->id, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, j->hash_fd, r,
-                                  monotonic_ms() + D.timeout_ms) == 0) {
+                                  job_deadline(j, true)) == 0) {
                         D.worker_job[worker] = j;
                         j->worker = (int) worker;
                         return;
@@ -543,7 +554,7 @@ static void dispatch(void) {
                 uint32_t flags = (best->expect.sha256[0] ? WP_FLAG_SHA256 : 0) |
                                  (best->expect.git_sha1[0] ? WP_FLAG_GIT_SHA1 : 0);
                 if (worker_submit(&D.workers[i], best->id, flags, best->waiters[0].fd, best->report,
-                                  monotonic_ms() + D.timeout_ms) < 0) {
+                                  job_deadline(best, flags & (WP_FLAG_SHA256 | WP_FLAG_GIT_SHA1))) < 0) {
                         worker_broken(i, "SCAN_ERROR", "the scanner worker could not take the file");
                         continue;
                 }
