@@ -1010,7 +1010,7 @@ static void check_config_template(struct scan_ctx *ctx, const struct json_value 
         for (const struct json_value *e = v->child; e; e = e->next) {
                 const struct json_value *tpl = json_get(e, "template");
                 const struct json_value *name = json_get(e, "name");
-                char where[REPORT_NAME_MAX], esc[REPORT_NAME_MAX];
+                char where[REPORT_NAME_MAX], esc[REPORT_NAME_MAX - 16];
 
                 if (!tpl || tpl->type != JSON_STRING)
                         continue;
