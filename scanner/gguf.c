@@ -158,7 +158,7 @@ static void gguf_fail(struct gguf_parser *p, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        scan_finding(p->ctx, RULE_MALFORMED, SEV_HIGH, "GGUF %s", msg);
+        scan_finding(p->ctx, RULE_MALFORMED, SEV_HIGH, "GGUF: %s", msg);
 }
 
 static int gguf_u32(struct gguf_parser *p, uint32_t *ret) {
@@ -290,7 +290,9 @@ static int gguf_value(struct gguf_parser *p, uint32_t type, unsigned depth) {
                 return 0;
         }
         if (type == GGUF_STRING) {
-                if (gguf_string(p, "a string value", &s, &n) < 0)
+                char what[GGUF_QUOTE + 32];
+                snprintf(what, sizeof(what), "a string in key '%.*s'", KEY_ARG(p));
+                if (gguf_string(p, what, &s, &n) < 0)
                         return -EBADMSG;
                 if (key_is_chat_template(p))
                         gguf_template(p, s, n);
@@ -366,7 +368,7 @@ static int gguf_kv(struct gguf_parser *p, struct gguf_names *keys, uint64_t inde
                 return r;
         }
         if (r > 0) {
-                gguf_fail(p, "has the key '%.*s' twice", KEY_ARG(p));
+                gguf_fail(p, "the key '%.*s' appears twice", KEY_ARG(p));
                 return -EBADMSG;
         }
         if (gguf_u32(p, &type) < 0) {
@@ -443,7 +445,7 @@ static int gguf_tensor_info(struct gguf_parser *p, struct gguf_names *names, uin
                 return r;
         }
         if (r > 0) {
-                gguf_fail(p, "has two tensors named '%.*s'", (int) name_len, (const char *) name);
+                gguf_fail(p, "two tensors are named '%.*s'", (int) name_len, (const char *) name);
                 return -EBADMSG;
         }
         if (gguf_u32(p, &n_dims) < 0) {
@@ -531,8 +533,8 @@ enum mg_format gguf_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
                 version = __builtin_bswap32(version);
         }
         if (version < 2 || version > GGUF_VERSION_MAX) {
-                gguf_fail(&p, "unsupported GGUF version %u%s (llama.cpp reads versions 2 and 3)", version,
-                          version == 1 ? ", the original format with 32-bit counts," : "");
+                gguf_fail(&p, "version %u is unsupported%s: llama.cpp reads versions 2 and 3", version,
+                          version == 1 ? " (GGUFv1, with 32-bit counts, was dropped in 2023)" : "");
                 return FMT_GGUF;
         }
         if (gguf_u64(&p, &n_tensors) < 0 || gguf_u64(&p, &n_kv) < 0) {
