@@ -94,6 +94,11 @@ struct tpl_tok {
         size_t match;           /* brackets: index of the partner, or SIZE_MAX */
 };
 
+struct tpl_pending {
+        uint8_t sev;
+        char msg[REPORT_MESSAGE_MAX];
+};
+
 struct tpl {
         struct scan_ctx *ctx;
         const char *where;
@@ -106,7 +111,8 @@ struct tpl {
         size_t *stack;          /* bracket matching, as large as tok */
         uint8_t *pool;
         size_t pool_used, pool_cap;
-        unsigned findings, dropped;
+        struct tpl_pending pending[TEMPLATE_FINDINGS_MAX];
+        unsigned n_pending, dropped;
         unsigned capture;       /* open {% set x %}, {% macro %}, {% call %} */
         char built[TEMPLATE_BUILT_MAX][TEMPLATE_NAME_MAX];
         size_t n_built;
@@ -114,24 +120,54 @@ struct tpl {
 
 /* ---- findings ---- */
 
+/* Findings wait here until the template is done: identical ones are made once,
+ * and past TEMPLATE_FINDINGS_MAX the most severe are kept. */
 static void tpl_report(struct tpl *t, enum mg_severity sev, uint32_t line, const char *what,
                        const uint8_t *src, size_t src_len) {
-        if (t->findings >= TEMPLATE_FINDINGS_MAX) {
-                t->dropped++;
-                return;
+        char msg[REPORT_MESSAGE_MAX];
+        unsigned victim = UINT32_MAX;
+
+        snprintf(msg, sizeof(msg), "%s, line %u: %s: %.*s", t->where, line, what,
+                 (int) (src_len < TEMPLATE_QUOTE ? src_len : TEMPLATE_QUOTE), (const char *) src);
+        for (unsigned i = 0; i < t->n_pending; i++) {
+                if (strcmp(t->pending[i].msg, msg) == 0)
+                        return;
+                if (t->pending[i].sev < sev && (victim == UINT32_MAX || t->pending[i].sev < t->pending[victim].sev))
+                        victim = i;
         }
-        t->findings++;
-        scan_finding(t->ctx, RULE_TEMPLATE_INJECTION, sev, "%s, line %u: %s: %.*s", t->where, line, what,
-                     (int) (src_len < TEMPLATE_QUOTE ? src_len : TEMPLATE_QUOTE), (const char *) src);
+        if (t->n_pending < TEMPLATE_FINDINGS_MAX)
+                victim = t->n_pending++;
+        else {
+                t->dropped++;
+                if (victim == UINT32_MAX)
+                        return;
+        }
+        t->pending[victim].sev = (uint8_t) sev;
+        memcpy(t->pending[victim].msg, msg, sizeof(msg));
 }
 
-static void tok_report(struct tpl *t, size_t i, enum mg_severity sev, const char *what) {
+/* A finding about tokens [i, j]: quoted as written, except a lone string
+ * literal, quoted decoded (what Jinja2 sees). */
+static void range_report(struct tpl *t, size_t i, size_t j, enum mg_severity sev, const char *what) {
         struct tpl_tok *k = &t->tok[i];
+        uint8_t quote[TEMPLATE_QUOTE + 2];
 
         if (k->flags & TF_FLAGGED)
                 return;
         k->flags |= TF_FLAGGED;
-        tpl_report(t, sev, k->line, what, k->src, k->src_len);
+        if (i == j && k->kind == TK_STRING) {
+                size_t n = k->val_len < TEMPLATE_QUOTE ? k->val_len : TEMPLATE_QUOTE;
+                quote[0] = '\'';
+                memcpy(quote + 1, t->pool + k->val, n);
+                quote[n + 1] = '\'';
+                tpl_report(t, sev, k->line, what, quote, n + 2);
+                return;
+        }
+        tpl_report(t, sev, k->line, what, k->src, (size_t) (t->tok[j].src + t->tok[j].src_len - k->src));
+}
+
+static void tok_report(struct tpl *t, size_t i, enum mg_severity sev, const char *what) {
+        range_report(t, i, i, sev, what);
 }
 
 /* ---- small predicates over tokens ---- */
@@ -366,7 +402,7 @@ static void check_attr_arg(struct tpl *t, size_t filter, size_t open, size_t pos
         if (!found)
                 return;
         if (!arg_is_literal(t, &arg))
-                tok_report(t, filter, SEV_CRITICAL, "looks up an attribute whose name is computed");
+                range_report(t, filter, t->tok[open].match, SEV_CRITICAL, "looks up an attribute whose name is computed");
         else if (literal_path_private(t, arg.a))
                 tok_report(t, arg.a, SEV_CRITICAL, "looks up a private attribute");
 }
@@ -423,7 +459,7 @@ static void check_filter(struct tpl *t, size_t i) {
                         size_t n;
                         const uint8_t *v = tok_val(t, first.a, &n);
                         if (!arg_is_literal(t, &first))
-                                tok_report(t, i, SEV_CRITICAL, "applies a filter whose name is computed");
+                                range_report(t, i, t->tok[open].match, SEV_CRITICAL, "applies a filter whose name is computed");
                         else if (n == 4 && memcmp(v, "attr", 4) == 0)
                                 check_attr_arg(t, i, open, 1, NULL);
                 }
@@ -431,8 +467,11 @@ static void check_filter(struct tpl *t, size_t i) {
 
         /* R4: the text of a generator or a global, or characters picked out of it. */
         if (name_is(t, i, "string") || name_is(t, i, "pprint")) {
-                if (range_has_internal_object(t, filter_operand_start(t, i - 1), i))
-                        tok_report(t, i, SEV_HIGH, "turns an internal object into text");
+                size_t start = filter_operand_start(t, i - 1);
+                if (range_has_internal_object(t, start, i)) {
+                        t->tok[start].flags &= (uint8_t) ~TF_FLAGGED;
+                        range_report(t, start, i, SEV_HIGH, "turns an internal object into text");
+                }
                 if (op_is(t, i + 1, "|") && name_in(t, i + 2, pick_filters))
                         tok_report(t, i, SEV_HIGH, "picks characters out of an object's text");
         }
@@ -445,11 +484,11 @@ static void check_subscript(struct tpl *t, size_t i) {
         if (close == SIZE_MAX)
                 return;
         if (range_builds(t, i + 1, close, USE_KEY))
-                tok_report(t, i, SEV_HIGH, "looks up an item or attribute by a string built at runtime");
+                range_report(t, i, close, SEV_HIGH, "looks up an attribute or item by a computed name");
         if (op_is(t, p, ")") && t->tok[p].match != SIZE_MAX) {
                 for (size_t j = t->tok[p].match + 1; j < p; j++)
                         if (is_filter_at(t, j) && (name_is(t, j, "string") || name_is(t, j, "pprint"))) {
-                                tok_report(t, i, SEV_HIGH, "picks characters out of an object's text");
+                                range_report(t, t->tok[p].match, close, SEV_HIGH, "picks characters out of an object's text");
                                 break;
                         }
         }
@@ -981,10 +1020,12 @@ bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text
                 if (r == -ENODATA)
                         break;
         }
+        for (unsigned i = 0; i < t.n_pending; i++)
+                scan_finding(ctx, RULE_TEMPLATE_INJECTION, (enum mg_severity) t.pending[i].sev, "%s", t.pending[i].msg);
         if (t.dropped > 0)
                 scan_finding(ctx, RULE_TEMPLATE_INJECTION, SEV_HIGH, "%s: %u more template findings not listed",
                              where, t.dropped);
-        any = t.findings > 0;
+        any = t.n_pending > 0;
         free(t.tok);
         free(t.stack);
         free(t.pool);
