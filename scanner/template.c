@@ -266,35 +266,66 @@ static const char *const generator_filters[] = {
 static bool is_special_token_name(const struct tpl *t, size_t i) {
         const struct tpl_tok *k = &t->tok[i];
 
-        return k->kind == TK_NAME && k->src_len > 6 && memcmp(k->src + k->src_len - 6, "_token", 6) == 0;
+        return k->kind == TK_NAME && k->src_len > 6 && memcmp(k->src + k->src_len - 6, "_token", 6) == 0 &&
+               !(i > 0 && op_is(t, i - 1, "."));
 }
 
-static bool is_built_name(const struct tpl *t, size_t i) {
+/* The name a variable is remembered by: "x", or "ns.x" for a namespace
+ * attribute (the name at i is the x). 0 when it cannot be named. */
+static size_t built_key(const struct tpl *t, size_t i, char key[TEMPLATE_NAME_MAX]) {
         const struct tpl_tok *k = &t->tok[i];
 
         if (k->kind != TK_NAME)
-                return false;
+                return 0;
+        if (i > 0 && op_is(t, i - 1, ".")) {
+                const struct tpl_tok *base = i > 1 ? &t->tok[i - 2] : NULL;
+                if (!base || base->kind != TK_NAME || base->src_len + 1 + k->src_len >= TEMPLATE_NAME_MAX)
+                        return 0;
+                memcpy(key, base->src, base->src_len);
+                key[base->src_len] = '.';
+                memcpy(key + base->src_len + 1, k->src, k->src_len);
+                key[base->src_len + 1 + k->src_len] = '\0';
+                return base->src_len + 1 + k->src_len;
+        }
+        if (k->src_len >= TEMPLATE_NAME_MAX)
+                return 0;
+        memcpy(key, k->src, k->src_len);
+        key[k->src_len] = '\0';
+        return k->src_len;
+}
+
+static bool is_built_name(const struct tpl *t, size_t i) {
+        char key[TEMPLATE_NAME_MAX];
+
         if (is_special_token_name(t, i))
                 return true;
+        if (built_key(t, i, key) == 0)
+                return false;
         for (size_t j = 0; j < t->n_built; j++)
-                if (strlen(t->built[j]) == k->src_len && memcmp(t->built[j], k->src, k->src_len) == 0)
+                if (strcmp(t->built[j], key) == 0)
                         return true;
         return false;
 }
 
+/* Remembers the variable named at i (a set or for target) as built. */
 static void built_add(struct tpl *t, size_t i) {
-        const struct tpl_tok *k = &t->tok[i];
+        char key[TEMPLATE_NAME_MAX];
 
         if (is_built_name(t, i))
                 return;
-        if (k->src_len >= TEMPLATE_NAME_MAX || t->n_built >= TEMPLATE_BUILT_MAX) {
+        if (built_key(t, i, key) == 0 || t->n_built >= TEMPLATE_BUILT_MAX) {
                 /* Cannot remember it: refuse rather than forget (fail closed). */
                 tok_report(t, i, SEV_HIGH, "builds more (or longer-named) strings than the checker tracks");
                 return;
         }
-        memcpy(t->built[t->n_built], k->src, k->src_len);
-        t->built[t->n_built][k->src_len] = '\0';
-        t->n_built++;
+        memcpy(t->built[t->n_built++], key, sizeof(key));
+}
+
+/* Set and for targets: names, and ns.attr (not the ns of it). */
+static void built_add_targets(struct tpl *t, size_t a, size_t b) {
+        for (size_t i = a; i < b; i++)
+                if (t->tok[i].kind == TK_NAME && !op_is(t, i + 1, "."))
+                        built_add(t, i);
 }
 
 /* What counts as building a string, by where the expression is used. */
@@ -314,7 +345,9 @@ static bool range_builds(const struct tpl *t, size_t a, size_t b, enum build_use
                 const struct tpl_tok *k = &t->tok[i];
                 bool attr = i > a && op_is(t, i - 1, ".");
 
-                if (k->kind == TK_STRING || (k->kind == TK_NAME && !attr && is_built_name(t, i)))
+                bool built = k->kind == TK_NAME && !op_is(t, i + 1, ".") && is_built_name(t, i);
+
+                if (k->kind == TK_STRING || built)
                         has_text = true;
                 if (op_is(t, i, "~"))
                         return true;
@@ -324,7 +357,7 @@ static bool range_builds(const struct tpl *t, size_t a, size_t b, enum build_use
                         return true;
                 if (k->kind == TK_NAME && attr && name_in(t, i, builder_methods) && op_is(t, i + 1, "("))
                         return true;
-                if (k->kind == TK_NAME && !attr && is_built_name(t, i) && use != USE_FOR)
+                if (built && use != USE_FOR)
                         return true;
                 /* A call (not a filter's arguments): caller(), a macro, a method. */
                 if (use != USE_FOR && k->kind == TK_NAME && i + 1 < b && op_is(t, i + 1, "(") && !is_filter_at(t, i))
@@ -542,25 +575,22 @@ static void statement(struct tpl *t) {
                 size_t eq = find_top_level(t, 1, is_assign);
                 if (eq == SIZE_MAX) {
                         /* {% set x %}...{% endset %}: the body is a string value. */
+                        size_t bar = 1;
                         t->capture++;
-                        for (size_t i = 1; i < t->n && !op_is(t, i, "|"); i++)
-                                if (t->tok[i].kind == TK_NAME)
-                                        built_add(t, i);
+                        while (bar < t->n && !op_is(t, bar, "|"))
+                                bar++;
+                        built_add_targets(t, 1, bar);
                         return;
                 }
                 if (range_builds(t, eq + 1, t->n, USE_SET))
-                        for (size_t i = 1; i < eq; i++)
-                                if (t->tok[i].kind == TK_NAME)
-                                        built_add(t, i);
+                        built_add_targets(t, 1, eq);
         } else if (name_is(t, 0, "for")) {
                 size_t in = find_top_level(t, 1, is_in_word), end;
                 if (in == SIZE_MAX)
                         return;
                 end = find_top_level(t, in + 1, is_for_tail);
                 if (range_builds(t, in + 1, end == SIZE_MAX ? t->n : end, USE_FOR))
-                        for (size_t i = 1; i < in; i++)
-                                if (t->tok[i].kind == TK_NAME)
-                                        built_add(t, i);
+                        built_add_targets(t, 1, in);
         } else if (name_is(t, 0, "macro") || name_is(t, 0, "call")) {
                 t->capture++;
         } else if (name_in(t, 0, (const char *const[]) { "endset", "endmacro", "endcall", NULL })) {
