@@ -307,7 +307,8 @@ static int st_tensor_cmp(const void *a, const void *b) {
 static void st_layout_check(struct scan_ctx *ctx, struct st_tensor *t, size_t n, uint64_t data_len) {
         uint64_t start = 0;
 
-        qsort(t, n, sizeof(*t), st_tensor_cmp);
+        if (n > 0)
+                qsort(t, n, sizeof(*t), st_tensor_cmp);
         for (size_t i = 0; i < n; i++) {
                 if (t[i].begin > start && i == 0) {
                         scan_finding(ctx, RULE_MALFORMED, SEV_HIGH,

@@ -47,7 +47,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "cursor.h"
 #include "json.h"
@@ -766,10 +765,15 @@ static bool lex_string(struct tpl *t, struct tpl_tok *k) {
                         k->flags |= TF_ESC_NAMED;
                         if (peek(t, 0) == '{') {
                                 size_t m = 0;
+                                bool is_low_line;
                                 while (peek(t, m) >= 0 && peek(t, m) != '}' && peek(t, m) != q)
                                         m++;
-                                bool is_low_line = m + 1 == sizeof(low_line) - 1 &&
-                                                   strncasecmp((const char *) t->c.base + t->c.pos, low_line, m + 1) == 0;
+                                is_low_line = peek(t, m) == '}' && m + 1 == sizeof(low_line) - 1;
+                                for (size_t j = 0; is_low_line && j < m; j++) {
+                                        int a = peek(t, j), b = low_line[j];
+                                        if ((a >= 'a' && a <= 'z' ? a - 'a' + 'A' : a) != b)
+                                                is_low_line = false;
+                                }
                                 if (peek(t, m) == '}')
                                         advance(t, m + 1);
                                 cp = is_low_line ? '_' : '?';

@@ -263,6 +263,7 @@ static void test_safetensors_every_malformation_names_its_reason(void) {
         st_expect("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6, "2 bytes belong to no tensor");
         st_expect("{\"w\":{\"dtype\":\"U8\",\"shape\":[64],\"data_offsets\":[0,64]}}", 8,
                   "ends at byte 64 of the data, but the file holds only 8 bytes");
+        st_expect("{}", 4, "4 bytes belong to no tensor");
         st_expect("{\"__metadata__\":{\"epoch\":3}}", 0, "value 'epoch' is not a string");
         st_expect("{\"__metadata__\":[\"x\"]}", 0, "not an object of strings");
         st_expect("{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", 0, "has the key 'a' twice");
