@@ -228,8 +228,9 @@ static bool is_subscript(const struct tpl *t, size_t i) {
 
         if (!op_is(t, i, "[") || p == SIZE_MAX)
                 return false;
-        return (t->tok[p].kind == TK_NAME && !name_in(t, p, (const char *const[]) { "in", "and", "or", "not", "if",
-                                                                                      "else", "is", "set", "for", NULL })) ||
+        return (t->tok[p].kind == TK_NAME &&
+                !name_in(t, p, (const char *const[]) { "in", "and", "or", "not", "if", "elif", "else", "is", "set",
+                                                       "for", "with", "include", "import", "from", "extends", NULL })) ||
                t->tok[p].kind == TK_STRING || op_is(t, p, ")") || op_is(t, p, "]") || op_is(t, p, "}");
 }
 
@@ -439,13 +440,25 @@ static void check_attr_arg(struct tpl *t, size_t filter, size_t open, size_t pos
                 tok_report(t, arg.a, SEV_CRITICAL, "looks up a private attribute");
 }
 
-/* R4: is there a generator filter or a Jinja global in tokens [a, b)? */
-static bool range_has_internal_object(const struct tpl *t, size_t a, size_t b) {
-        for (size_t j = a; j < b; j++)
-                if ((is_filter_at(t, j) && name_in(t, j, generator_filters)) ||
-                    (name_in(t, j, gadget_names) && !(j > 0 && op_is(t, j - 1, "."))))
-                        return true;
-        return false;
+/* R4: is the value of tokens [a, b) an object whose text holds '_': a generator
+ * (the last filter applied is select, map, items, ...) or a Jinja global itself?
+ * (messages|selectattr(...)|list|length) is a number: not one. */
+static bool operand_is_internal(const struct tpl *t, size_t a, size_t b) {
+        size_t last = SIZE_MAX;
+
+        while (b > a + 1 && op_is(t, b - 1, ")") && t->tok[b - 1].match == a)
+                a++, b--;
+        for (size_t j = a; j < b; j++) {
+                if (t->tok[j].match != SIZE_MAX && t->tok[j].match > j && t->tok[j].match < b) {
+                        j = t->tok[j].match;
+                        continue;
+                }
+                if (op_is(t, j, "|") && j + 1 < b && t->tok[j + 1].kind == TK_NAME)
+                        last = j + 1;
+        }
+        if (last != SIZE_MAX)
+                return name_in(t, last, generator_filters);
+        return a < b && name_in(t, a, gadget_names);
 }
 
 /* The start of the operand of the filter whose '|' is at `bar`: back over names,
@@ -500,7 +513,7 @@ static void check_filter(struct tpl *t, size_t i) {
         /* R4: the text of a generator or a global, or characters picked out of it. */
         if (name_is(t, i, "string") || name_is(t, i, "pprint")) {
                 size_t start = filter_operand_start(t, i - 1);
-                if (range_has_internal_object(t, start, i)) {
+                if (operand_is_internal(t, start, i - 1)) {
                         t->tok[start].flags &= (uint8_t) ~TF_FLAGGED;
                         range_report(t, start, i, SEV_HIGH, "turns an internal object into text");
                 }
