@@ -12,8 +12,11 @@
 #include <zlib.h>
 
 #include "archive.h"
+#include "gguf.h"
+#include "lfs.h"
 #include "npy.h"
 #include "pickle.h"
+#include "safetensors.h"
 #include "scan.h"
 #include "tar.h"
 #include "torch-tar.h"
@@ -57,6 +60,10 @@ static bool looks_like_text(const uint8_t *buf, size_t len) {
 enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
         if (len == 0)
                 return FMT_EMPTY;
+        if (lfs_sniff(buf, len))
+                return FMT_LFS_POINTER;
+        if (gguf_sniff(buf, len))
+                return FMT_GGUF;
         if (starts_with(buf, len, "PK\x03\x04", 4) || starts_with(buf, len, "PK\x05\x06", 4))
                 return FMT_ZIP;
         if (starts_with(buf, len, "7z\xbc\xaf\x27\x1c", 6))
@@ -71,6 +78,8 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_XZ;
         if (starts_with(buf, len, "\x28\xb5\x2f\xfd", 4) || starts_with(buf, len, "\x04\x22\x4d\x18", 4))
                 return FMT_ZSTD;
+        if (safetensors_sniff(buf, len))
+                return FMT_SAFETENSORS;
         if (npy_sniff(buf, len))
                 return FMT_NPY;
         if (tar_sniff(buf, len))
@@ -169,6 +178,13 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
         case FMT_NPY:
                 npy_scan(ctx, buf, len);
                 return FMT_NPY;
+        case FMT_LFS_POINTER:
+                lfs_scan(ctx, buf, len);
+                return FMT_LFS_POINTER;
+        case FMT_SAFETENSORS:
+                return safetensors_scan(ctx, buf, len);
+        case FMT_GGUF:
+                return gguf_scan(ctx, buf, len);
         case FMT_TAR:
                 return torch_tar_scan(ctx, buf, len);
         case FMT_PICKLE:
