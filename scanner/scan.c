@@ -12,6 +12,9 @@
 #include <zlib.h>
 
 #include "archive.h"
+#include "json.h"
+#include "keras.h"
+#include "template.h"
 #include "gguf.h"
 #include "lfs.h"
 #include "npy.h"
@@ -165,12 +168,48 @@ static enum mg_format scan_compressed(struct scan_ctx *ctx, const uint8_t *buf, 
         return FMT_GZIP;
 }
 
+/* Text in a model repository that a loader interprets: JSON (a tokenizer config's
+ * chat templates, a Keras model config) and Jinja2 templates. Parsed with Python's
+ * rules, since Python code reads them. */
+static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
+        size_t i = 0;
+
+        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+                i++;
+        if (i < len && (buf[i] == '{' || buf[i] == '[')) {
+                struct json_doc *doc = NULL;
+                char err[160];
+                int r = json_parse(buf, len, JSON_PYTHON, SCAN_JSON_NODES_MAX, &doc, err, sizeof(err));
+                if (r == 0) {
+                        const struct json_value *root = json_root(doc);
+                        template_check_tokenizer_config(ctx, root);
+                        if (keras_config_sniff(root))
+                                keras_config_scan(ctx, root);
+                        json_free(doc);
+                        return FMT_JSON;
+                }
+                if (r == -E2BIG || r == -ENOMEM) {
+                        /* Python would read it: what it holds cannot be vouched for. */
+                        scan_finding(ctx, RULE_SCAN_ERROR, SEV_HIGH, "JSON too large to check (%s)",
+                                     r == -ENOMEM ? "out of memory" : err);
+                        return FMT_JSON;
+                }
+                /* Not JSON after all (json.load would refuse it too): plain text. */
+        }
+        if (template_sniff(buf, len)) {
+                template_check(ctx, "template", buf, len);
+                return FMT_TEMPLATE;
+        }
+        return FMT_TEXT;
+}
+
 static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
         enum mg_format fmt = scan_sniff(buf, len);
 
         switch (fmt) {
-        case FMT_EMPTY:
         case FMT_TEXT:
+                return scan_text(ctx, buf, len);
+        case FMT_EMPTY:
         case FMT_UNKNOWN:
                 return fmt;
         case FMT_ZIP:
