@@ -1,5 +1,5 @@
 #!/bin/bash
-# formats-bench.sh — run by hand (the lead wires it into `make bench`): the time
+# formats-bench.sh — part of `make bench`: the time
 # `modelgate scan` takes to decide a 1 KB and a 20 GB (sparse) safetensors file and
 # GGUF file. Deciding must cost what the header costs, so each pair's ratio should
 # be close to 1. Times are the best of $BENCH_RUNS (default 5) wall-clock runs of
