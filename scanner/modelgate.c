@@ -1,22 +1,28 @@
 /* modelgate.c — the `modelgate` command: `scan` walks paths, opens each regular
  * file, hands the fd to a pool of sandboxed workers (re-executions of this binary
  * as `modelgate worker`), applies the policy to what they report, and prints the
- * result in submission order. This process parses no file content itself. */
+ * result in submission order. `convert` has a file scanned, then a worker plan its
+ * conversion, and writes what the plan names. This process parses no file content
+ * itself. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "convert-plan.h"
+#include "convert-write.h"
 #include "manifest.h"
 #include "output.h"
 #include "policy.h"
@@ -462,10 +468,14 @@ static void usage(FILE *f) {
         fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
               "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS] PATH...\n"
               "       modelgate manifest [--output FILE] [--jobs N] DIR\n"
+              "       modelgate convert [--policy FILE] [--force] [--timeout SECONDS] IN OUT.safetensors\n"
               "       modelgate --version\n"
               "Scans model files (pickle, PyTorch, numpy, joblib and their containers) in\n"
               "sandboxed workers and applies a policy. Exit status: 0 all allowed, 1 at least\n"
               "one denied, 2 usage error, unreadable input or invalid policy.\n"
+              "convert re-writes a PyTorch checkpoint (zip or legacy), .npy or .npz as\n"
+              "safetensors without running it, once the scan allows it. Exit status: 0\n"
+              "written, 1 refused (denied, or not convertible faithfully), 2 usage or I/O error.\n"
               "See modelgate(1) and modelgate-policy(5).\n", f);
 }
 
@@ -838,6 +848,378 @@ static int cmd_manifest(int argc, char **argv) {
         return r;
 }
 
+/* ---- modelgate convert ------------------------------------------------------- */
+
+static int wait_readable(int fd, uint64_t deadline_ms) {
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+        for (;;) {
+                uint64_t now = monotonic_ms();
+                if (now >= deadline_ms)
+                        return -ETIMEDOUT;
+                uint64_t left = deadline_ms - now;
+                int r = poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int) left);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r > 0)
+                        return 0;
+        }
+}
+
+/* The report of the job the worker has: 0, or -ETIMEDOUT, -EPIPE, -EBADMSG. */
+static int convert_wait_report(struct worker *w, uint64_t deadline_ms) {
+        for (;;) {
+                int r = wait_readable(w->sock, deadline_ms);
+                if (r < 0)
+                        return r;
+                r = worker_read(w);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+        }
+}
+
+/* The plan of the job the worker has, fed through the strict receiver. */
+static int convert_wait_plan(struct worker *w, struct plan_receiver *rx, uint64_t deadline_ms) {
+        struct wp_msg m;
+
+        for (;;) {
+                int r = wait_readable(w->sock, deadline_ms);
+                if (r < 0)
+                        return r;
+                for (;;) {
+                        ssize_t n = recv(w->sock, &m, sizeof(m), MSG_TRUNC);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0 && errno == EAGAIN)
+                                break;
+                        if (n <= 0)
+                                return -EPIPE;
+                        r = plan_receiver_feed(rx, &m, (size_t) n);
+                        if (r != 0)
+                                return r < 0 ? r : 0;
+                }
+        }
+}
+
+static const char *worker_trouble(int r) {
+        return r == -ETIMEDOUT ? "the worker did not finish in time and was killed"
+               : r == -EPIPE   ? "the worker died (crash or sandbox violation)"
+                               : "the worker broke protocol";
+}
+
+static void print_size(FILE *f, uint64_t n) {
+        if (n >= (uint64_t) 1 << 30)
+                fprintf(f, "%.1f GiB", (double) n / (double) ((uint64_t) 1 << 30));
+        else if (n >= (uint64_t) 1 << 20)
+                fprintf(f, "%.1f MiB", (double) n / (double) ((uint64_t) 1 << 20));
+        else
+                fprintf(f, "%llu bytes", (unsigned long long) n);
+}
+
+/* What the plan did beyond writing tensors: tied names and dropped values. */
+static void convert_print_summary(const char *out_esc, const char *in_esc, const struct plan *p,
+                                  const struct convert_layout *l) {
+        size_t values = 0, tied = 0, dropped = 0;
+
+        for (size_t i = 0; i < p->n_meta; i++) {
+                values += p->meta[i].kind == PM_VALUE;
+                tied += p->meta[i].kind == PM_TIED;
+                dropped += p->meta[i].kind == PM_DROPPED;
+        }
+        printf("modelgate convert: wrote %s: %zu tensor%s, ", out_esc, p->n_tensors, p->n_tensors == 1 ? "" : "s");
+        print_size(stdout, l->data_len);
+        printf(" of data, %zu metadata value%s, from %s %s\n", values, values == 1 ? "" : "s",
+               format_name((enum mg_format) p->format), in_esc);
+        for (size_t i = 0; i < p->n_meta; i++)
+                if (p->meta[i].kind == PM_TIED)
+                        printf("  tied: %s shares its storage with %s: only %s is written, __metadata__ records \"%s\": \"%s\"\n",
+                               p->meta[i].key, p->meta[i].value, p->meta[i].value, p->meta[i].key, p->meta[i].value);
+        for (size_t i = 0; i < p->n_meta; i++)
+                if (p->meta[i].kind == PM_DROPPED)
+                        printf("  dropped: %s: %s\n", p->meta[i].key, p->meta[i].value);
+        if (p->dropped_unlisted)
+                printf("  dropped: %u more value%s, not listed\n", p->dropped_unlisted, p->dropped_unlisted == 1 ? "" : "s");
+        (void) tied;
+        (void) dropped;
+}
+
+/* The name a lone array gets: the input's file name without its extension. */
+static void convert_stem(const char *in, char *ret, size_t size) {
+        const char *b = strrchr(in, '/');
+        char *dot;
+
+        b = b ? b + 1 : in;
+        report_escape(ret, size, (const uint8_t *) b, strlen(b), NULL);
+        dot = strrchr(ret, '.');
+        if (dot && dot != ret)
+                *dot = '\0';
+        if (!ret[0])
+                snprintf(ret, size, "tensor");
+}
+
+static bool same_file_state(const struct stat *a, const struct stat *b) {
+        return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+               a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+               a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static int cmd_convert(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "policy", required_argument, NULL, 'p' },
+                { "force", no_argument, NULL, 'f' },
+                { "timeout", required_argument, NULL, 't' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        const char *policy_path = NULL, *in, *out;
+        char in_esc[PATH_MAX], out_esc[PATH_MAX], err[CONVERT_ERROR_MAX] = "", perr[POLICY_ERROR_MAX];
+        char stem[256], sha[65] = "", *end, *dir;
+        struct stat in_st, out_st, st2;
+        bool force = false, out_exists = false, hashing = false;
+        long timeout = SCAN_TIMEOUT_DEFAULT_S;
+        struct policy *policy = NULL;
+        struct manifest_set *manifests = NULL;
+        struct scan_run *s = NULL;
+        struct job j = { .id = 1 };
+        struct worker w = { .pid = -1, .sock = -1 };
+        struct scan_report *hash_report = NULL;
+        struct plan plan;
+        struct plan_receiver rx;
+        struct convert_layout layout = { 0 };
+        struct convert_out o = { .fd = -1, .dir_fd = -1 };
+        struct output output;
+        int c, r, in_fd = -1, ret = 2;
+
+        plan_init(&plan);
+        while ((c = getopt_long(argc, argv, "p:ft:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'p':
+                        policy_path = optarg;
+                        break;
+                case 'f':
+                        force = true;
+                        break;
+                case 't':
+                        errno = 0;
+                        timeout = strtol(optarg, &end, 10);
+                        if (errno || *end || timeout < 1 || timeout > 86400) {
+                                fprintf(stderr, "modelgate: --timeout %s: expected seconds from 1 to 86400\n", optarg);
+                                return 2;
+                        }
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (argc - optind != 2) {
+                fputs("modelgate convert: expected IN and OUT.safetensors\n", stderr);
+                usage(stderr);
+                return 2;
+        }
+        in = argv[optind];
+        out = argv[optind + 1];
+        report_escape(in_esc, sizeof(in_esc), (const uint8_t *) in, strlen(in), NULL);
+        report_escape(out_esc, sizeof(out_esc), (const uint8_t *) out, strlen(out), NULL);
+
+        /* The output first: cheap to check, and nothing is read for a run that
+         * could not write anyway. */
+        if (lstat(out, &out_st) == 0) {
+                if (S_ISDIR(out_st.st_mode)) {
+                        fprintf(stderr, "modelgate convert: %s is a directory\n", out_esc);
+                        return 2;
+                }
+                if (!force) {
+                        fprintf(stderr, "modelgate convert: %s exists; --force replaces it\n", out_esc);
+                        return 2;
+                }
+                out_exists = true;
+        } else if (errno != ENOENT) {
+                fprintf(stderr, "modelgate convert: %s: %s\n", out_esc, strerror(errno));
+                return 2;
+        }
+        if (!(dir = strdup(out))) {
+                fputs("modelgate: out of memory\n", stderr);
+                return 2;
+        }
+        {
+                char *d = dirname(dir);
+                if (stat(d, &st2) < 0 || !S_ISDIR(st2.st_mode)) {
+                        int e = errno;
+                        report_escape(perr, sizeof(perr), (const uint8_t *) d, strlen(d), NULL);
+                        fprintf(stderr, "modelgate convert: %s: its directory %s %s\n", out_esc, perr,
+                                S_ISDIR(st2.st_mode) || e == ENOENT ? "does not exist" : strerror(e));
+                        free(dir);
+                        return 2;
+                }
+        }
+        free(dir);
+
+        in_fd = open(in, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (in_fd < 0) {
+                fprintf(stderr, "modelgate convert: cannot open %s: %s\n", in_esc, strerror(errno));
+                return 2;
+        }
+        if (fstat(in_fd, &in_st) < 0 || !S_ISREG(in_st.st_mode)) {
+                fprintf(stderr, "modelgate convert: %s is not a regular file\n", in_esc);
+                goto done;
+        }
+        if (out_exists && out_st.st_dev == in_st.st_dev && out_st.st_ino == in_st.st_ino) {
+                fprintf(stderr, "modelgate convert: %s and %s are the same file\n", in_esc, out_esc);
+                goto done;
+        }
+
+        if (policy_load(policy_path, &policy, perr, sizeof(perr)) < 0) {
+                fprintf(stderr, "modelgate: invalid policy: %s\n", perr);
+                goto done;
+        }
+        if (policy_manifest_count(policy) > 0) {
+                char merr[MANIFEST_ERROR_MAX];
+                r = manifest_set_new(&manifests);
+                for (size_t i = 0; r == 0 && i < policy_manifest_count(policy); i++)
+                        r = manifest_set_add(manifests, policy_manifest(policy, i), NULL, merr, sizeof(merr));
+                if (r < 0) {
+                        fprintf(stderr, "modelgate: invalid manifest: %s\n", r == -ENOMEM && !manifests ? "out of memory" : merr);
+                        goto done;
+                }
+        }
+        s = calloc(1, sizeof(*s));
+        j.report = malloc(sizeof(*j.report));
+        hash_report = malloc(sizeof(*hash_report));
+        if (!s || !j.report || !hash_report) {
+                fputs("modelgate: out of memory\n", stderr);
+                goto done;
+        }
+        s->policy = policy;
+        s->manifests = manifests;
+        s->timeout_ms = (uint64_t) timeout * 1000;
+        j.path = (char *) in;
+        report_init(j.report);
+        j.size = (uint64_t) in_st.st_size;
+        job_expectation(s, &j);
+
+        /* 1. The normal scan and policy. */
+        if ((r = worker_start(&w, "/proc/self/exe")) < 0) {
+                fprintf(stderr, "modelgate: cannot start a scanner worker: %s\n", strerror(-r));
+                goto done;
+        }
+        r = worker_submit(&w, j.id, manifest_hash_flags(j.expect), in_fd, j.report, monotonic_ms() + s->timeout_ms);
+        if (r == 0)
+                r = convert_wait_report(&w, monotonic_ms() + s->timeout_ms);
+        if (r < 0) {
+                job_fail(s, &j, r == -ETIMEDOUT ? RULE_SCAN_TIMEOUT : RULE_SCAN_ERROR, worker_trouble(r), NULL);
+                worker_stop(&w);
+        } else if (w.rx.error < 0)
+                job_fail(s, &j, RULE_SCAN_ERROR, "cannot scan", strerror(-w.rx.error));
+        job_decide(s, &j);
+        output_begin(&output, stdout, OUTPUT_TEXT, policy);
+        output_file(&output, in, j.report, j.verdict);
+        output_end(&output);
+        fflush(stdout);
+        if (j.verdict == VERDICT_DENY) {
+                fprintf(stderr, "modelgate convert: %s: refused: the policy denies this file; nothing was written\n", in_esc);
+                ret = 1;
+                goto done;
+        }
+
+        /* 2. The plan, worked out in the sandbox and checked here. */
+        if (w.pid <= 0 && (r = worker_start(&w, "/proc/self/exe")) < 0) {
+                fprintf(stderr, "modelgate: cannot start a scanner worker: %s\n", strerror(-r));
+                goto done;
+        }
+        plan_receiver_start(&rx, 2, (uint64_t) in_st.st_size, &plan);
+        r = wp_send_request(w.sock, 2, WP_FLAG_CONVERT, in_fd);
+        if (r == 0)
+                r = convert_wait_plan(&w, &rx, monotonic_ms() + s->timeout_ms);
+        if (r < 0) {
+                fprintf(stderr, "modelgate convert: %s: refused: %s\n", in_esc,
+                        r == -EBADMSG && plan.message[0] ? plan.message : worker_trouble(r));
+                ret = 1;
+                goto done;
+        }
+        if (plan.error) {
+                fprintf(stderr, "modelgate convert: %s: %s: %s; nothing was written\n", in_esc,
+                        plan.error == -EINVAL ? "cannot convert" : "error", plan.message);
+                ret = plan.error == -EINVAL ? 1 : 2;
+                goto done;
+        }
+
+        /* 3. The source hash for __metadata__: from the scan when a manifest asked
+         * for it, else hashed by the worker while the data is copied here. */
+        if (j.report->has_sha256)
+                memcpy(sha, j.report->sha256, sizeof(sha));
+        else {
+                r = worker_submit(&w, 3, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, in_fd, hash_report,
+                                  monotonic_ms() + s->timeout_ms);
+                if (r < 0) {
+                        fprintf(stderr, "modelgate convert: %s: cannot hash: %s\n", in_esc, strerror(-r));
+                        goto done;
+                }
+                hashing = true;
+        }
+
+        /* 4. Write. */
+        convert_stem(in, stem, sizeof(stem));
+        r = convert_layout(&plan, stem, j.report->has_license ? j.report->license : NULL, &layout, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "modelgate convert: %s: cannot convert: %s; nothing was written\n", in_esc, err);
+                ret = r == -ENOMEM ? 2 : 1;
+                goto done;
+        }
+        if ((r = convert_out_open(out, &o, err, sizeof(err))) < 0) {
+                fprintf(stderr, "modelgate convert: %s: %s\n", out_esc, err);
+                goto done;
+        }
+        if ((r = convert_copy_data(in_fd, &plan, &layout, &o, err, sizeof(err))) < 0) {
+                fprintf(stderr, "modelgate convert: %s: %s; nothing was written\n", out_esc, err);
+                goto done;
+        }
+        if (hashing) {
+                r = convert_wait_report(&w, monotonic_ms() + s->timeout_ms);
+                if (r < 0 || w.rx.error < 0 || !hash_report->has_sha256) {
+                        fprintf(stderr, "modelgate convert: %s: cannot hash: %s; nothing was written\n", in_esc,
+                                r < 0 ? worker_trouble(r) : strerror(w.rx.error < 0 ? -w.rx.error : EIO));
+                        goto done;
+                }
+                memcpy(sha, hash_report->sha256, sizeof(sha));
+        }
+        convert_set_sha256(&layout, sha);
+        /* The bytes copied must be the bytes scanned, planned and hashed. */
+        if (fstat(in_fd, &st2) < 0 || !same_file_state(&in_st, &st2)) {
+                fprintf(stderr, "modelgate convert: %s changed while it was converted; nothing was written\n", in_esc);
+                goto done;
+        }
+        if ((r = convert_out_commit(&o, &layout, out, force, err, sizeof(err))) < 0) {
+                fprintf(stderr, "modelgate convert: %s: %s; nothing was written\n", out_esc, err);
+                goto done;
+        }
+        convert_print_summary(out_esc, in_esc, &plan, &layout);
+        ret = 0;
+done:
+        convert_out_abort(&o);
+        convert_layout_free(&layout);
+        plan_free(&plan);
+        if (w.pid > 0) {
+                if (w.busy)
+                        worker_stop(&w);
+                else
+                        worker_finish(&w);
+        }
+        if (in_fd >= 0)
+                close(in_fd);
+        free(j.report);
+        free(hash_report);
+        free(s);
+        policy_free(policy);
+        manifest_set_free(manifests);
+        return ret;
+}
+
 int main(int argc, char **argv) {
         if (argc >= 2 && strcmp(argv[1], "worker") == 0)
                 return worker_main();
@@ -847,6 +1229,8 @@ int main(int argc, char **argv) {
                 return cmd_scan(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "manifest") == 0)
                 return cmd_manifest(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "convert") == 0)
+                return cmd_convert(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
                 printf("modelgate %s\n", PACKAGE_VERSION);
                 return 0;

@@ -716,6 +716,14 @@ static int header_dict_check(struct scan_ctx *ctx, const struct lit_parser *p, u
                 return -EBADMSG;
         }
         h->fortran_order = p->nodes[fortran].i != 0;
+        if (p->nodes[descr].type == LIT_STR && p->nodes[descr].slen < sizeof(h->descr) &&
+            !memchr(p->nodes[descr].s, '\0', p->nodes[descr].slen))
+                memcpy(h->descr, p->nodes[descr].s, p->nodes[descr].slen);
+        if (p->nodes[shape].n <= NPY_SHAPE_KEEP) {
+                h->shape_kept = true;
+                for (uint32_t c = p->nodes[shape].first; c != LIT_NIL; c = p->nodes[c].next)
+                        h->shape[h->ndim++] = (uint64_t) p->nodes[c].i;
+        }
 
         descr_eval(p, descr, &dt);
         h->has_object = dt.object;

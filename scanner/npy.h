@@ -21,6 +21,9 @@
 /* Bytes npy_scan_prefix() may need: magic, version, a 4-byte length, the header. */
 #define NPY_PREFIX_MAX (NPY_MAGIC_LEN + 2 + 4 + NPY_HEADER_PARSE_MAX)
 
+/* Dimensions of a shape kept in the header for `modelgate convert`. */
+#define NPY_SHAPE_KEEP 8
+
 struct npy_header {
         uint8_t major, minor;
         size_t data_offset;       /* first byte after the header */
@@ -28,6 +31,10 @@ struct npy_header {
         bool fortran_order;
         bool size_known;          /* false when the dtype was not understood */
         uint64_t data_size;       /* bytes of array data, when size_known and !has_object */
+        char descr[16];           /* descr when it is a short plain string ("<f4"), else "" */
+        bool shape_kept;          /* shape has at most NPY_SHAPE_KEEP dimensions */
+        uint8_t ndim;
+        uint64_t shape[NPY_SHAPE_KEEP];
 };
 
 /* The magic "\x93NUMPY" at buf[0]. */

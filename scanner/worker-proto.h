@@ -9,23 +9,28 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convert-plan.h"
 #include "report.h"
 
 #define WORKER_FD 3
-#define WORKER_MAGIC UINT32_C(0x4d475732)   /* "MGW2": bump on any layout change */
+#define WORKER_MAGIC UINT32_C(0x4d475733)   /* "MGW3": bump on any layout change */
 
 enum wp_type {
         WP_REQUEST = 1,         /* front end -> worker, with one fd in SCM_RIGHTS */
         WP_GLOBAL,              /* worker -> front end, one per report global */
         WP_FINDING,             /* worker -> front end, one per finding */
         WP_DONE,                /* worker -> front end, last message of a job */
+        WP_PLAN_TENSOR,         /* worker -> front end, one per tensor of a conversion plan */
+        WP_PLAN_META,           /* worker -> front end, one per metadata entry of a plan */
+        WP_PLAN_DONE,           /* worker -> front end, last message of a plan */
 };
 
 /* Request flags. */
 #define WP_FLAG_SHA256     UINT32_C(0x1)   /* also hash the file (report.sha256) */
 #define WP_FLAG_HASH_ONLY  UINT32_C(0x2)   /* with a hash flag: hash, do not scan again */
 #define WP_FLAG_GIT_SHA1   UINT32_C(0x4)   /* also the git blob id (report.git_sha1) */
-#define WP_FLAGS_KNOWN     (WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY | WP_FLAG_GIT_SHA1)
+#define WP_FLAG_CONVERT    UINT32_C(0x8)   /* alone: answer with a conversion plan, not a report */
+#define WP_FLAGS_KNOWN     (WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY | WP_FLAG_GIT_SHA1 | WP_FLAG_CONVERT)
 
 struct wp_request {
         uint32_t magic;
@@ -59,6 +64,9 @@ struct wp_msg {
                 struct report_global global;
                 struct finding finding;
                 struct wp_done done;
+                struct plan_tensor plan_tensor;
+                struct plan_meta plan_meta;
+                struct plan_done plan_done;
         } u;
 };
 

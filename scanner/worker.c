@@ -1,6 +1,6 @@
 /* worker.c — the worker's loop: narrow itself, then receive one fd at a time,
- * scan it, send the report, close it. It opens nothing and knows no paths; a
- * protocol error ends it (the front end replaces it). */
+ * scan it (or work out its conversion plan), send the answer, close it. It opens
+ * nothing and knows no paths; a protocol error ends it (the front end replaces it). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "convert.h"
 #include "hash.h"
 #include "report.h"
 #include "sandbox.h"
@@ -53,6 +54,16 @@ int worker_main(void) {
                 ret = wp_recv_request(WORKER_FD, &job, &flags, &fd);
                 if (ret <= 0)
                         _exit(ret == 0 ? 0 : 2);
+                if (flags & WP_FLAG_CONVERT) {
+                        struct plan plan;
+                        convert_plan_fd(fd, &plan);
+                        close(fd);
+                        ret = wp_send_plan(WORKER_FD, job, &plan);
+                        plan_free(&plan);
+                        if (ret < 0)
+                                _exit(2);
+                        continue;
+                }
                 report_init(r);
                 ret = (flags & WP_FLAG_HASH_ONLY) ? 0 : scan_fd(fd, r);
                 if (ret == 0 && (flags & (WP_FLAG_SHA256 | WP_FLAG_GIT_SHA1))) {
