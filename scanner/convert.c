@@ -708,6 +708,43 @@ static int archive_clean(struct conv *c, const struct scan_report *rep, uint32_t
         return 0;
 }
 
+static bool caseeq(const uint8_t *a, size_t n, const char *b) {
+        if (strlen(b) != n)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                uint8_t x = a[i], y = (uint8_t) b[i];
+                if ((x >= 'A' && x <= 'Z' ? x + 32 : x) != (y >= 'A' && y <= 'Z' ? y + 32 : y))
+                        return false;
+        }
+        return true;
+}
+
+/* "<prefix>/" followed by a record name torch.save (1.6 to 2.x) writes. */
+static bool torch_record_known(const struct zip_entry *e, const char *prefix) {
+        static const char *const records[] = { "data.pkl", "version", ".data/version", "byteorder",
+                                               ".data/serialization_id" };
+        size_t pl = strlen(prefix), n;
+        const uint8_t *rest;
+
+        if (e->name_len <= pl || memcmp(e->name, prefix, pl) != 0 || e->name[pl] != '/')
+                return false;
+        rest = e->name + pl + 1;
+        n = e->name_len - pl - 1;
+        if (n == 0 || (rest[n - 1] == '/' && e->size == 0))
+                return true;   /* the folder itself, or a directory entry */
+        for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++)
+                if (caseeq(rest, n, records[i]))
+                        return true;
+        if (n > 5 && caseeq(rest, 5, "data/")) {
+                for (size_t i = 5; i < n; i++)
+                        if (!((rest[i] >= '0' && rest[i] <= '9') || (rest[i] >= 'a' && rest[i] <= 'z') ||
+                              (rest[i] >= 'A' && rest[i] <= 'Z') || rest[i] == '_'))
+                                return false;
+                return true;
+        }
+        return false;
+}
+
 static int convert_torch_zip(struct conv *c, const uint8_t *buf, size_t len, const struct zip_reader *z,
                              struct scan_ctx *ctx, const char *prefix) {
         char name[1024];   /* prefix (<= 511) + "/data/" + key (<= 64) */
@@ -721,6 +758,16 @@ static int convert_torch_zip(struct conv *c, const uint8_t *buf, size_t len, con
         snprintf(name, sizeof(name), "%s/constants.pkl", prefix);
         if (zip_find(z, name))
                 return fail(c, "a TorchScript archive: it carries code, not a state dict");
+        /* Only what torch.save writes: anything else in the archive (a second
+         * pickle under another name) would be silently left behind. */
+        for (size_t i = 0; i < zip_count(z); i++) {
+                e = zip_get(z, i);
+                if (!torch_record_known(e, prefix)) {
+                        char esc[REPORT_MEMBER_MAX];
+                        zip_entry_name(e, esc);
+                        return fail(c, "'%s' is not a record torch.save writes; only plain checkpoints are converted", esc);
+                }
+        }
         snprintf(name, sizeof(name), "%s/byteorder", prefix);
         if ((e = zip_find(z, name))) {
                 r = zip_read(ctx, z, e, 16, &data, &dlen, &owned);
