@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "archive.h"
+#include "hdf5.h"
 #include "npy.h"
 #include "pickle.h"
 #include "scan.h"
@@ -71,6 +72,8 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_XZ;
         if (starts_with(buf, len, "\x28\xb5\x2f\xfd", 4) || starts_with(buf, len, "\x04\x22\x4d\x18", 4))
                 return FMT_ZSTD;
+        if (hdf5_sniff(buf, len))
+                return FMT_HDF5;
         if (npy_sniff(buf, len))
                 return FMT_NPY;
         if (tar_sniff(buf, len))
@@ -79,6 +82,8 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_PICKLE;
         if (is_zlib_header(buf, len))
                 return FMT_GZIP;   /* joblib's zlib compression: decided by inflating */
+        if (hdf5_sniff_userblock(buf, len))
+                return FMT_HDF5;   /* after a user block */
         if (looks_like_text(buf, len))
                 return FMT_TEXT;
         return FMT_UNKNOWN;
@@ -159,6 +164,10 @@ static enum mg_format scan_compressed(struct scan_ctx *ctx, const uint8_t *buf, 
 static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
         enum mg_format fmt = scan_sniff(buf, len);
 
+        /* h5py finds a superblock after a user block whatever precedes it: a file
+         * that is also something else is read as HDF5 too. */
+        if (fmt != FMT_HDF5 && hdf5_sniff_userblock(buf, len))
+                hdf5_scan(ctx, buf, len);
         switch (fmt) {
         case FMT_EMPTY:
         case FMT_TEXT:
@@ -169,6 +178,8 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
         case FMT_NPY:
                 npy_scan(ctx, buf, len);
                 return FMT_NPY;
+        case FMT_HDF5:
+                return hdf5_scan(ctx, buf, len);
         case FMT_TAR:
                 return torch_tar_scan(ctx, buf, len);
         case FMT_PICKLE:
