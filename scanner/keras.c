@@ -293,8 +293,8 @@ static bool check_object(struct keras_walk *w, const struct json_value *obj, con
         }
         if (n_cls > 1 || n_mod > 1 || n_reg > 1 || n_cfg > 1)
                 finding(w, RULE_MALFORMED, SEV_MEDIUM, NULL,
-                        "Keras object %s '%s' has a duplicated key (%s): Python's json keeps the last, other readers the first",
-                        at, qn, n_cls > 1 ? "class_name" : n_mod > 1 ? "module" : n_reg > 1 ? "registered_name" : "config");
+                        "Keras object '%s' %s has a duplicated key (%s): Python's json keeps the last, other readers the first",
+                        qn, at, n_cls > 1 ? "class_name" : n_mod > 1 ? "module" : n_reg > 1 ? "registered_name" : "config");
 
         if (is_lambda || lambda_by_reg) {
                 char kind[256];
