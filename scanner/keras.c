@@ -19,7 +19,7 @@
 
 /* What a message quotes of the path (the end, nearest the finding) and of one
  * name taken from the file. */
-#define KERAS_PATH_SHOWN 200
+#define KERAS_PATH_SHOWN 150
 #define KERAS_NAME_SHOWN 64
 
 struct keras_walk {
@@ -363,9 +363,9 @@ static bool check_object(struct keras_walk *w, const struct json_value *obj, con
         }
 
         /* A registered custom object without a module to import: Keras resolves it
-         * only to what the loading program registered. Reported, not denied. */
-        if (reg && reg->type == JSON_STRING && memchr(reg->str, '>', reg->len) && !(module && module->type == JSON_STRING &&
-                                                                                      !module_is_keras(module))) {
+         * only to what the loading program registered. Reported, not denied. (With
+         * a module, the module rules above judge it.) */
+        if (reg && reg->type == JSON_STRING && memchr(reg->str, '>', reg->len) && !(module && module->type == JSON_STRING)) {
                 quote(q, sizeof(q), reg);
                 finding(w, RULE_KERAS_UNSAFE_CLASS, SEV_LOW, NULL,
                         "custom object '%s' %s: loads only when the loading program registered it, and then runs that program's code",
