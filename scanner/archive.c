@@ -301,12 +301,14 @@ static bool keras_archive_scan(struct archive_scan *a) {
         struct json_doc *doc = NULL;
         char saved[REPORT_MEMBER_MAX], err[128];
         bool keras = false;
+        int r;
 
         if (!e || !e->readable || (e->method != ZIP_METHOD_STORED && e->method != ZIP_METHOD_DEFLATED))
                 return false;
         if (member_read(a, e, SCAN_INFLATE_MAX, &md) < 0)
                 return false;
-        if (keras_json_parse(md.data, md.len, &doc, err, sizeof(err)) == 0) {
+        r = keras_json_parse(md.data, md.len, &doc, err, sizeof(err));
+        if (r == 0) {
                 keras = keras_config_sniff(json_root(doc));
                 if (keras) {
                         member_enter(a, e, saved);
@@ -314,6 +316,10 @@ static bool keras_archive_scan(struct archive_scan *a) {
                         member_leave(a, saved);
                 }
                 json_free(doc);
+        } else if (r == -E2BIG || r == -ENOMEM) {
+                /* JSON modelgate could not hold: Keras may still load it. */
+                member_finding(a, e, RULE_SCAN_ERROR, r == -ENOMEM ? "zip: config.json: out of memory" : err);
+                keras = true;
         }
         member_data_release(&md);
         return keras;
