@@ -13,6 +13,7 @@
 
 #include "archive.h"
 #include "npy.h"
+#include "onnx.h"
 #include "pickle.h"
 #include "scan.h"
 #include "tar.h"
@@ -73,6 +74,10 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_ZSTD;
         if (npy_sniff(buf, len))
                 return FMT_NPY;
+        /* Before tar, pickle and zlib: field order is free in protobuf, so a model
+         * can start like any of them; onnx_scan() checks for such polyglots. */
+        if (onnx_sniff(buf, len))
+                return FMT_ONNX;
         if (tar_sniff(buf, len))
                 return FMT_TAR;
         if (pickle_sniff(buf, len))
@@ -173,6 +178,8 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
                 return torch_tar_scan(ctx, buf, len);
         case FMT_PICKLE:
                 return pickle_scan_all(ctx, buf, len);
+        case FMT_ONNX:
+                return onnx_scan(ctx, buf, len);
         case FMT_GZIP:
                 return scan_compressed(ctx, buf, len, fmt);
         case FMT_7Z:
