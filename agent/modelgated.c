@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "journal-queue.h"
+#include "manifest.h"
 #include "mount-map.h"
 #include "policy.h"
 #include "verdict-cache.h"
@@ -40,6 +41,10 @@
 #define SCAN_TIMEOUT_DEFAULT_S 60
 #define CACHE_ENTRIES_DEFAULT 65536
 #define BIG_FILE_BYTES ((off_t) 256 << 20)   /* files this big never take the last free worker */
+/* A job that hashes reads every byte: its deadline grows by the time that takes at
+ * this rate (a slow disk or network filesystem; SHA-256 itself runs at ~1.8 GB/s),
+ * so a 50 GB GGUF blob is not refused for being big. */
+#define HASH_MIN_BYTES_PER_S ((uint64_t) 100 << 20)
 #define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
 #define STATUS_EVERY_MS 5000
 #define SHUTDOWN_GRACE_MS 2000         /* scans in flight get this long to finish on SIGTERM */
@@ -62,6 +67,25 @@ struct waiter {
 
 enum job_phase { JOB_QUEUED, JOB_SCANNING, JOB_HASHING };
 
+/* What a file must hash to, copied out of a manifest entry or a Hugging Face
+ * cache blob name: a job outlives a reload that frees the manifests. */
+struct expectation {
+        char sha256[65];                /* "" when not expected */
+        char git_sha1[41];
+        bool has_size;
+        uint64_t size;
+        char source[96];                /* the manifest's name, for the message */
+};
+
+static bool expectation_set(const struct expectation *x) {
+        return x->sha256[0] || x->git_sha1[0];
+}
+
+static bool expectation_equal(const struct expectation *a, const struct expectation *b) {
+        return strcmp(a->sha256, b->sha256) == 0 && strcmp(a->git_sha1, b->git_sha1) == 0 &&
+               a->has_size == b->has_size && a->size == b->size;
+}
+
 struct job {
         bool used;
         uint64_t id;
@@ -69,7 +93,8 @@ struct job {
         struct cache_key key;
         off_t size;
         char path[PATH_MAX];            /* escaped, for logs */
-        char expected_sha256[65];       /* Hugging Face cache blob name, or "" */
+        struct expectation expect;      /* manifest entry or blob name; empty when none */
+        bool unlisted;                  /* require_manifest, and no manifest lists it */
         struct waiter *waiters;
         unsigned n_waiters, cap_waiters;
         int hash_fd;                    /* kept after a denial, to hash it for the log */
@@ -84,6 +109,7 @@ struct job {
 struct daemon {
         int fan_fd, sig_fd, reload_pipe[2];
         struct policy *policy;
+        struct manifest_set *manifests; /* the policy's "manifests", loaded with it */
         const char *policy_path;
         uint64_t generation;
         bool audit;                     /* in effect: --audit, or the policy's mode */
@@ -331,15 +357,27 @@ static bool writers_present(int fd) {
         return errno == EAGAIN;
 }
 
+static uint64_t job_deadline(const struct job *j, bool hashing) {
+        uint64_t ms = D.timeout_ms;
+        if (hashing && j->size > 0)
+                ms += (uint64_t) j->size * 1000 / HASH_MIN_BYTES_PER_S;
+        return monotonic_ms() + ms;
+}
+
 /* The scan is done: answer every waiter, cache, then log. */
 static void job_decide(struct job *j, size_t worker) {
         struct scan_report *r = j->report;
         char msg[512];
 
-        if (j->expected_sha256[0] && (!r->has_sha256 || strcmp(r->sha256, j->expected_sha256) != 0))
+        if (expectation_set(&j->expect)) {
+                struct manifest_entry e = { .source = j->expect.source, .has_size = j->expect.has_size,
+                                            .size = j->expect.size };
+                memcpy(e.sha256, j->expect.sha256, sizeof(e.sha256));
+                memcpy(e.git_sha1, j->expect.git_sha1, sizeof(e.git_sha1));
+                manifest_check(&e, r);
+        } else if (j->unlisted)
                 report_add_finding(r, RULE_HASH_MISMATCH, SEV_HIGH, VIA_NONE, NULL, NULL,
-                                   "Hugging Face cache blob: expected sha256 %s (its name), file has %s",
-                                   j->expected_sha256, r->has_sha256 ? r->sha256 : "(no hash: it could not be read)");
+                                   "No manifest lists this file, and the policy requires one (require_manifest)");
         j->verdict = policy_evaluate(D.policy, r);
         bool deny = j->verdict == VERDICT_DENY;
         const struct finding *w = worst_finding(r);
@@ -352,6 +390,8 @@ static void job_decide(struct job *j, size_t worker) {
         }
         if (r->has_sha256)
                 snprintf(cv.sha256, sizeof(cv.sha256), "%s", r->sha256);
+        if (r->has_git_sha1)
+                snprintf(cv.git_sha1, sizeof(cv.git_sha1), "%s", r->git_sha1);
 
         bool cacheable = !(j->n_waiters && writers_present(j->waiters[0].fd));
         /* Answer first. */
@@ -389,7 +429,7 @@ static void job_decide(struct job *j, size_t worker) {
                 j->decided_format = r->format;   /* the hash-only round reports no format */
                 report_init(r);
                 if (worker_submit(&D.workers[worker], j->id, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, j->hash_fd, r,
-                                  monotonic_ms() + D.timeout_ms) == 0) {
+                                  job_deadline(j, true)) == 0) {
                         D.worker_job[worker] = j;
                         j->worker = (int) worker;
                         return;
@@ -511,9 +551,10 @@ static void dispatch(void) {
                 }
                 if (!best)
                         return;
-                uint32_t flags = best->expected_sha256[0] ? WP_FLAG_SHA256 : 0;
+                uint32_t flags = (best->expect.sha256[0] ? WP_FLAG_SHA256 : 0) |
+                                 (best->expect.git_sha1[0] ? WP_FLAG_GIT_SHA1 : 0);
                 if (worker_submit(&D.workers[i], best->id, flags, best->waiters[0].fd, best->report,
-                                  monotonic_ms() + D.timeout_ms) < 0) {
+                                  job_deadline(best, flags & (WP_FLAG_SHA256 | WP_FLAG_GIT_SHA1))) < 0) {
                         worker_broken(i, "SCAN_ERROR", "the scanner worker could not take the file");
                         continue;
                 }
@@ -557,22 +598,38 @@ static bool in_scope(int fd, pid_t pid, const struct stat *st, const char *path)
         return false;
 }
 
-/* A Hugging Face cache blob: ".../blobs/<64 hex>" names its SHA-256. */
-static void hf_expected_hash(const char *path, char ret[65]) {
-        const char *b = strstr(path, "/blobs/");
-        ret[0] = '\0';
-        while (b) {
-                const char *name = b + 7;
-                size_t n = strlen(name);
-                bool hex = n == 64;
-                for (size_t i = 0; hex && i < 64; i++)
-                        hex = (name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f');
-                if (hex) {
-                        memcpy(ret, name, 65);
-                        return;
-                }
-                b = strstr(b + 1, "/blobs/");
+/* What the opened file must hash to. A manifest entry for its resolved path
+ * first; else a Hugging Face cache blob: ".../blobs/<64 hex>" names its SHA-256
+ * (LFS files), ".../blobs/<40 hex>" its git blob id. No file I/O: the manifests
+ * were loaded with the policy. */
+static void find_expectation(const char *path, struct expectation *ret, bool *ret_unlisted) {
+        const struct manifest_entry *e = manifest_lookup(D.manifests, path);
+
+        memset(ret, 0, sizeof(*ret));
+        *ret_unlisted = false;
+        if (e) {
+                memcpy(ret->sha256, e->sha256, sizeof(ret->sha256));
+                memcpy(ret->git_sha1, e->git_sha1, sizeof(ret->git_sha1));
+                ret->has_size = e->has_size;
+                ret->size = e->size;
+                const char *base = strrchr(e->source, '/');
+                snprintf(ret->source, sizeof(ret->source), "%s", base ? base + 1 : e->source);
+                return;
         }
+        for (const char *b = strstr(path, "/blobs/"); b; b = strstr(b + 1, "/blobs/")) {
+                const char *name = b + 7;
+                size_t n = strlen(name), i;
+                if (n != 64 && n != 40)
+                        continue;
+                for (i = 0; i < n && ((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')); i++)
+                        ;
+                if (i != n)
+                        continue;
+                memcpy(n == 64 ? ret->sha256 : ret->git_sha1, name, n + 1);
+                snprintf(ret->source, sizeof(ret->source), "the Hugging Face cache blob name");
+                return;
+        }
+        *ret_unlisted = policy_require_manifest(D.policy) && !manifest_set_is_manifest(D.manifests, path);
 }
 
 static void handle_event(const struct fanotify_event_metadata *m) {
@@ -621,10 +678,19 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         /* A Hugging Face blob's name is a hash to check, whatever name the cached
          * verdict was reached by (a hard link): a cached entry without that hash
          * is not used. */
-        char expected[65] = "";
-        if (st.st_size > 0)
-                hf_expected_hash(raw, expected);
-        if (verdict_cache_get(D.cache, &key, &cv) && (!expected[0] || strcmp(cv.sha256, expected) == 0) &&
+        struct expectation expect = { 0 };
+        bool unlisted = false;
+        /* An empty blob is being created (opened for writing): nothing to verify
+         * yet, and an empty file runs nothing. */
+        if (st.st_size > 0 && !unnamed)
+                find_expectation(raw, &expect, &unlisted);
+        /* A cached verdict carries the SHA-256 it was checked against (if any); an
+         * expectation it cannot vouch for means a scan of its own. */
+        if (verdict_cache_get(D.cache, &key, &cv) && !unlisted &&
+            (!expectation_set(&expect) ||
+             ((!expect.sha256[0] || strcmp(cv.sha256, expect.sha256) == 0) &&
+              (!expect.git_sha1[0] || strcmp(cv.git_sha1, expect.git_sha1) == 0) &&
+              (!expect.has_size || expect.size == (uint64_t) st.st_size))) &&
             (cv.deny || !writers_present(m->fd))) {
                 D.cache_hits++;
                 struct waiter who = { .pid = m->pid };
@@ -645,10 +711,11 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         }
 
         struct job *j = D.stopping ? NULL : job_find(&key);
-        if (j && expected[0] && strcmp(j->expected_sha256, expected) != 0) {
-                if (j->phase == JOB_QUEUED && !j->expected_sha256[0])
-                        memcpy(j->expected_sha256, expected, sizeof(expected));
-                else
+        if (j && (!expectation_equal(&j->expect, &expect) || j->unlisted != unlisted)) {
+                if (j->phase == JOB_QUEUED && !expectation_set(&j->expect) && !j->unlisted) {
+                        j->expect = expect;
+                        j->unlisted = unlisted;
+                } else
                         j = NULL;   /* a scan of its own, with its own expectation */
         }
         if (!j && !D.stopping && D.outstanding <= OUTSTANDING_MAX)
@@ -671,9 +738,8 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 j->key = key;
                 j->size = st.st_size;
                 snprintf(j->path, sizeof(j->path), "%s", path);
-                /* An empty blob is being created (opened for writing): nothing to
-                 * verify yet, and an empty file runs nothing. */
-                memcpy(j->expected_sha256, expected, sizeof(expected));
+                j->expect = expect;
+                j->unlisted = unlisted;
                 j->phase = JOB_QUEUED;
         }
         dispatch();
@@ -724,23 +790,62 @@ static void read_moves(void) {
 
 /* ---- reload, status, watchdog ------------------------------------------------ */
 
+/* Loads a policy and the manifests it names, as one unit: a manifest that cannot
+ * be loaded makes the whole load fail, with the reason in err. */
+static int load_policy_and_manifests(const char *path, struct policy **ret_p, struct manifest_set **ret_m, char *err,
+                                     size_t errsz) {
+        struct policy *p = NULL;
+        struct manifest_set *m = NULL;
+        char merr[MANIFEST_ERROR_MAX];
+        int r = policy_load(path, &p, err, errsz);
+
+        if (r < 0)
+                return r;
+        if ((r = manifest_set_new(&m)) < 0) {
+                snprintf(err, errsz, "out of memory");
+                policy_free(p);
+                return r;
+        }
+        for (size_t i = 0; i < policy_manifest_count(p); i++)
+                if ((r = manifest_set_add(m, policy_manifest(p, i), NULL, merr, sizeof(merr))) < 0) {
+                        snprintf(err, errsz, "manifest %.*s", (int) (errsz > 16 ? errsz - 16 : 0), merr);
+                        manifest_set_free(m);
+                        policy_free(p);
+                        return r;
+                }
+        *ret_p = p;
+        *ret_m = m;
+        return 0;
+}
+
+struct reload_msg {
+        struct policy *p;               /* NULL when the load failed */
+        struct manifest_set *m;
+        char err[POLICY_ERROR_MAX];
+};
+
 static void *reload_thread(void *arg) {
         (void) arg;
         struct policy *p = NULL;
+        struct manifest_set *m = NULL;
         char err[POLICY_ERROR_MAX];
         /* This thread may open files on a marked filesystem: the event thread is
          * free to answer them, which is why loading never happens there. */
-        int r = policy_load(D.policy_path, &p, err, sizeof(err));
-        struct { struct policy *p; char err[POLICY_ERROR_MAX]; } *msg = malloc(sizeof(*msg));
+        int r = load_policy_and_manifests(D.policy_path, &p, &m, err, sizeof(err));
+        struct reload_msg *msg = malloc(sizeof(*msg));
         if (msg) {
                 msg->p = r < 0 ? NULL : p;
+                msg->m = r < 0 ? NULL : m;
                 snprintf(msg->err, sizeof(msg->err), "%s", r < 0 ? err : "");
                 if (write(D.reload_pipe[1], &msg, sizeof(msg)) != (ssize_t) sizeof(msg)) {
                         policy_free(msg->p);
+                        manifest_set_free(msg->m);
                         free(msg);
                 }
-        } else
+        } else if (r == 0) {
                 policy_free(p);
+                manifest_set_free(m);
+        }
         return NULL;
 }
 
@@ -758,7 +863,7 @@ static void start_reload(void) {
 }
 
 static void finish_reload(void) {
-        struct { struct policy *p; char err[POLICY_ERROR_MAX]; } *msg;
+        struct reload_msg *msg;
         if (read(D.reload_pipe[0], &msg, sizeof(msg)) != (ssize_t) sizeof(msg))
                 return;
         D.reloading = false;
@@ -767,7 +872,9 @@ static void finish_reload(void) {
                 fprintf(stderr, "modelgated: policy reload refused, the previous policy stays: %s\n", msg->err);
         } else {
                 policy_free(D.policy);
+                manifest_set_free(D.manifests);
                 D.policy = msg->p;
+                D.manifests = msg->m;
                 D.generation++;   /* every cached verdict is now stale */
                 /* ... and so is every ignore mark: drop all inode marks (the
                  * filesystem marks stay). */
@@ -1038,7 +1145,7 @@ int main(int argc, char **argv) {
         }
         if (!D.policy_path && access(SYSCONFDIR "/modelgate/policy.json", F_OK) == 0)
                 D.policy_path = SYSCONFDIR "/modelgate/policy.json";
-        if ((r = policy_load(D.policy_path, &D.policy, err, sizeof(err))) < 0) {
+        if ((r = load_policy_and_manifests(D.policy_path, &D.policy, &D.manifests, err, sizeof(err))) < 0) {
                 fprintf(stderr, "modelgated: invalid policy: %s\n", err);
                 return 1;
         }
@@ -1185,6 +1292,7 @@ int main(int argc, char **argv) {
         journal_queue_stop();
         fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied)\n", D.events, D.scans, D.denied);
         policy_free(D.policy);
+        manifest_set_free(D.manifests);
         verdict_cache_free(D.cache);
         for (size_t i = 0; i < D.n_roots; i++) {
                 free(D.roots[i]);

@@ -24,6 +24,7 @@ struct cache_value {
         uint8_t has_rule;
         char global[96];        /* its global, truncated, or "" */
         char sha256[65];        /* "" when not computed */
+        char git_sha1[41];      /* "" when not computed */
 };
 
 struct verdict_cache;

@@ -16,6 +16,7 @@ static const char builtin_json[] =
 "  \"on_error\": \"deny\",\n"
 "  \"require_license\": false,\n"
 "  \"ignore_marks\": false,\n"
+"  \"require_manifest\": false,\n"
 "  \"watch\": [],\n"
 "  \"manifests\": [],\n"
 
@@ -353,8 +354,15 @@ static const char builtin_json[] =
         E("*non-commercial*")
         E("*research-only*")
         E("*research*only*")
+        E("*research*use*")             /* "research use license", "for research use" */
+        E("*not*for*commercial*")       /* "not for commercial use" */
         E("agpl-*")
-        L("agpl*")
+        E("agpl*")
+        E("*affero*")                   /* "GNU Affero General Public License v3" */
+        E("msr-la*")                    /* Microsoft Research License Agreement: non-commercial */
+        E("deepfloyd-if-license")       /* research-only */
+        E("intel-research")             /* Hub id: research use only */
+        L("apple-amlr")                 /* Apple's ML research license: research only */
 "  ]\n"
 "}\n";
 

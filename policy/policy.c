@@ -63,6 +63,7 @@ enum policy_key {
         KEY_FAIL_SEVERITY,
         KEY_ON_ERROR,
         KEY_IGNORE_MARKS,
+        KEY_REQUIRE_MANIFEST,
         _KEY_MAX,
 };
 
@@ -92,6 +93,7 @@ static const struct key_def {
         [KEY_RESTRICTED_LICENSES] = { "restricted_licenses", KIND_LICENSE_PATTERNS, NULL },
         [KEY_REQUIRE_LICENSE] = { "require_license", KIND_BOOL, NULL },
         [KEY_IGNORE_MARKS] = { "ignore_marks", KIND_BOOL, NULL },
+        [KEY_REQUIRE_MANIFEST] = { "require_manifest", KIND_BOOL, NULL },
         [KEY_MANIFESTS] = { "manifests", KIND_PATHS, NULL },
         [KEY_FAIL_SEVERITY] = { "fail_severity", KIND_ENUM, severity_values },
         [KEY_ON_ERROR] = { "on_error", KIND_ENUM, on_error_values },
@@ -117,6 +119,7 @@ struct policy {
         enum mg_verdict on_error;
         bool require_license;
         bool ignore_marks;
+        bool require_manifest;
         struct str_list list[_KEY_MAX];     /* sorted, without duplicates */
         struct global_pattern *allow, *deny; /* parsed list[KEY_*_GLOBALS], same order */
         char *canonical;
@@ -597,7 +600,8 @@ static int policy_canonicalize(struct policy *p) {
             (r = canonical_add_list(o, "deny_globals", &p->list[KEY_DENY_GLOBALS])) < 0)
                 return r;
         if (!cJSON_AddStringToObject(o, "fail_severity", severity_name(p->fail_severity)) ||
-            !cJSON_AddBoolToObject(o, "ignore_marks", p->ignore_marks))
+            !cJSON_AddBoolToObject(o, "ignore_marks", p->ignore_marks) ||
+            !cJSON_AddBoolToObject(o, "require_manifest", p->require_manifest))
                 return -ENOMEM;
         if ((r = canonical_add_list(o, "manifests", &p->list[KEY_MANIFESTS])) < 0)
                 return r;
@@ -669,6 +673,7 @@ static int policy_build(const struct policy_doc *base, const struct policy_doc *
         p->on_error = (enum mg_verdict) scalar[KEY_ON_ERROR];
         p->require_license = scalar[KEY_REQUIRE_LICENSE] > 0;
         p->ignore_marks = scalar[KEY_IGNORE_MARKS] > 0;
+        p->require_manifest = scalar[KEY_REQUIRE_MANIFEST] > 0;
 
         for (size_t k = 0; k < _KEY_MAX; k++) {
                 const struct policy_doc *docs[] = { base, top };
@@ -771,6 +776,10 @@ bool policy_require_license(const struct policy *p) {
         return p->require_license;
 }
 
+bool policy_require_manifest(const struct policy *p) {
+        return p->require_manifest;
+}
+
 bool policy_ignore_marks(const struct policy *p) {
         return p->ignore_marks;
 }
@@ -838,8 +847,11 @@ bool policy_license_restricted(const struct policy *p, const char *license) {
 
 /* Formats that are models or containers of them; text, empty files and unknown
  * data are not expected to carry a license. */
+/* Model files: a config, a template or a text file is not asked for a license
+ * (an LFS pointer is already critical on its own). */
 static bool format_wants_license(uint8_t format) {
-        return format != FMT_UNKNOWN && format != FMT_EMPTY && format != FMT_TEXT;
+        return format != FMT_UNKNOWN && format != FMT_EMPTY && format != FMT_TEXT && format != FMT_JSON &&
+               format != FMT_TEMPLATE && format != FMT_LFS_POINTER;
 }
 
 enum mg_verdict policy_evaluate(const struct policy *p, struct scan_report *r) {

@@ -47,6 +47,8 @@ enum mg_verdict policy_on_error(const struct policy *p);
 bool policy_require_license(const struct policy *p);
 /* The agent may cache allow verdicts as kernel ignore marks (modelgated(8) has the limits). */
 bool policy_ignore_marks(const struct policy *p);
+/* Every file must have an entry in a manifest (else HASH_MISMATCH, high). */
+bool policy_require_manifest(const struct policy *p);
 size_t policy_watch_count(const struct policy *p);
 const char *policy_watch(const struct policy *p, size_t i);
 

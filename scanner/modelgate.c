@@ -15,9 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
+#include "manifest.h"
 #include "output.h"
 #include "policy.h"
 #include "worker-pool.h"
+#include "worker-proto.h"
 #include "worker.h"
 
 #define JOBS_MAX 256                 /* workers; each holds one file */
@@ -196,10 +200,23 @@ struct job {
         struct scan_report *report;
         bool decided;
         enum mg_verdict verdict;
+        /* What the file must hash to: a manifest entry, or the name of a Hugging
+         * Face cache blob (then `blob` holds the expectation). */
+        const struct manifest_entry *expect;
+        struct manifest_entry blob;
+        bool unlisted;          /* require_manifest and no entry */
+        uint64_t size;          /* from fstat when opened */
 };
 
 struct scan_run {
         const struct policy *policy;
+        const struct manifest_set *manifests;
+        bool hash_only;         /* `modelgate manifest`: hash, do not scan */
+        bool hash_all;          /* scan --sha256: every file's hash in the report */
+        const char *manifest_dir;   /* its DIR, as given */
+        const char *manifest_out;   /* resolved -o FILE, skipped by the walk */
+        void *manifest_files;       /* cJSON object being built */
+        unsigned long hash_errors;
         struct output out;
         struct worker workers[JOBS_MAX];
         struct job *worker_job[JOBS_MAX];
@@ -223,14 +240,28 @@ static void job_fail(struct scan_run *s, struct job *j, enum mg_rule rule, const
 }
 
 static void job_decide(struct scan_run *s, struct job *j) {
+        if (s->hash_only) {
+                j->decided = true;
+                return;
+        }
+        if (j->expect)
+                manifest_check(j->expect, j->report);
+        else if (j->unlisted)
+                report_add_finding(j->report, RULE_HASH_MISMATCH, SEV_HIGH, VIA_NONE, NULL, NULL,
+                                   "No manifest lists this file, and the policy requires one (require_manifest)");
         j->verdict = policy_evaluate(s->policy, j->report);
         j->decided = true;
 }
 
+static void manifest_collect(struct scan_run *s, struct job *j);
+
 static void flush_ready(struct scan_run *s) {
         while (s->ring_len > 0 && s->ring[s->ring_head].decided) {
                 struct job *j = &s->ring[s->ring_head];
-                output_file(&s->out, j->path, j->report, j->verdict);
+                if (s->hash_only)
+                        manifest_collect(s, j);
+                else
+                        output_file(&s->out, j->path, j->report, j->verdict);
                 free(j->path);
                 free(j->report);
                 memset(j, 0, sizeof(*j));
@@ -327,6 +358,48 @@ static struct job *ring_push(struct scan_run *s, char *path) {
         return j;
 }
 
+/* A Hugging Face cache blob: ".../blobs/<64 hex>" is named by its SHA-256 (LFS
+ * files), ".../blobs/<40 hex>" by its git blob id. Looked for in the fully
+ * resolved path: snapshots/<rev>/<name> is a symlink to such a blob. */
+static bool hf_blob_expectation(const char *resolved, struct manifest_entry *ret) {
+        const char *b = strstr(resolved, "/blobs/");
+        for (; b; b = strstr(b + 1, "/blobs/")) {
+                const char *name = b + 7;
+                size_t n = strlen(name), i;
+                if (n != 64 && n != 40)
+                        continue;
+                for (i = 0; i < n && ((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')); i++)
+                        ;
+                if (i != n)
+                        continue;
+                memset(ret, 0, sizeof(*ret));
+                memcpy(n == 64 ? ret->sha256 : ret->git_sha1, name, n + 1);
+                ret->source = "the Hugging Face cache blob name";
+                return true;
+        }
+        return false;
+}
+
+static void job_expectation(struct scan_run *s, struct job *j) {
+        char key[PATH_MAX], resolved[PATH_MAX];
+        bool have_resolved = realpath(j->path, resolved) != NULL;
+
+        if (s->manifests && manifest_path_key(j->path, key, sizeof(key)) == 0) {
+                j->expect = manifest_lookup(s->manifests, key);
+                if (!j->expect && have_resolved)
+                        j->expect = manifest_lookup(s->manifests, resolved);
+                if (j->expect)
+                        return;
+                if (have_resolved && manifest_set_is_manifest(s->manifests, resolved))
+                        return;   /* the manifest itself */
+        }
+        if (have_resolved && hf_blob_expectation(resolved, &j->blob)) {
+                j->expect = &j->blob;
+                return;
+        }
+        j->unlisted = policy_require_manifest(s->policy);
+}
+
 static void submit(struct scan_run *s, struct walk *w, struct job *j) {
         int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
@@ -345,6 +418,9 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
                 close(fd);
                 return;
         }
+        j->size = (uint64_t) st.st_size;
+        if (!s->hash_only)
+                job_expectation(s, j);
         for (;;) {
                 size_t i;
                 for (i = 0; i < s->n_workers; i++)
@@ -359,7 +435,10 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
                         wait_some(s);
                         continue;
                 }
-                int r = worker_submit(&s->workers[i], j->id, 0, fd, j->report, monotonic_ms() + s->timeout_ms);
+                uint32_t flags = s->hash_only ? WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY : manifest_hash_flags(j->expect);
+                if (s->hash_all)
+                        flags |= WP_FLAG_SHA256;
+                int r = worker_submit(&s->workers[i], j->id, flags, fd, j->report, monotonic_ms() + s->timeout_ms);
                 if (r < 0) {
                         worker_failed(s, i, RULE_SCAN_ERROR, "the scanner worker could not take the file");
                         if (j->decided)
@@ -380,14 +459,17 @@ static int busy_workers(const struct scan_run *s) {
 }
 
 static void usage(FILE *f) {
-        fputs("usage: modelgate scan [--policy FILE] [--format text|json|sarif|csv] [--jobs N]\n"
-              "                      [--timeout SECONDS] PATH...\n"
+        fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
+              "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS] PATH...\n"
+              "       modelgate manifest [--output FILE] [--jobs N] DIR\n"
               "       modelgate --version\n"
               "Scans model files (pickle, PyTorch, numpy, joblib and their containers) in\n"
               "sandboxed workers and applies a policy. Exit status: 0 all allowed, 1 at least\n"
               "one denied, 2 usage error, unreadable input or invalid policy.\n"
               "See modelgate(1) and modelgate-policy(5).\n", f);
 }
+
+static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long timeout);
 
 static int cmd_scan(int argc, char **argv) {
         static const struct option opts[] = {
@@ -396,10 +478,15 @@ static int cmd_scan(int argc, char **argv) {
                 { "format", required_argument, NULL, 'f' },
                 { "jobs", required_argument, NULL, 'j' },
                 { "timeout", required_argument, NULL, 't' },
+                { "root", required_argument, NULL, 'r' },
+                { "sha256", no_argument, NULL, 's' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *policy_path = NULL;
+        const char *policy_path = NULL, *root = NULL;
+        const char *manifest_args[JOBS_MAX];
+        size_t n_manifest_args = 0;
+        struct manifest_set *manifests = NULL;
         int format = OUTPUT_TEXT;
         long jobs = sysconf(_SC_NPROCESSORS_ONLN), timeout = SCAN_TIMEOUT_DEFAULT_S;
         struct policy *policy = NULL;
@@ -409,14 +496,26 @@ static int cmd_scan(int argc, char **argv) {
         char *end;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "p:m:f:j:t:h", opts, NULL)) != -1) {
+        bool hash_all = false;
+
+        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p':
                         policy_path = optarg;
                         break;
                 case 'm':
-                        fprintf(stderr, "modelgate: --manifest %s: hash manifests are not supported by this version\n", optarg);
-                        return 2;
+                        if (n_manifest_args == JOBS_MAX) {
+                                fprintf(stderr, "modelgate: more than %d --manifest options\n", JOBS_MAX);
+                                return 2;
+                        }
+                        manifest_args[n_manifest_args++] = optarg;
+                        break;
+                case 'r':
+                        root = optarg;
+                        break;
+                case 's':
+                        hash_all = true;
+                        break;
                 case 'f':
                         if ((format = output_format_from_name(optarg)) < 0) {
                                 fprintf(stderr, "modelgate: --format %s: expected text, json, sarif or csv\n", optarg);
@@ -462,14 +561,55 @@ static int cmd_scan(int argc, char **argv) {
                 fprintf(stderr, "modelgate: invalid policy: %s\n", err);
                 return 2;
         }
+        if (root && n_manifest_args == 0) {
+                fputs("modelgate: --root applies to --manifest files; none was given\n", stderr);
+                policy_free(policy);
+                return 2;
+        }
+        if (n_manifest_args > 0 || policy_manifest_count(policy) > 0) {
+                char merr[MANIFEST_ERROR_MAX];
+                r = manifest_set_new(&manifests);
+                for (size_t i = 0; r == 0 && i < n_manifest_args; i++)
+                        r = manifest_set_add(manifests, manifest_args[i], root, merr, sizeof(merr));
+                for (size_t i = 0; r == 0 && i < policy_manifest_count(policy); i++)
+                        r = manifest_set_add(manifests, policy_manifest(policy, i), NULL, merr, sizeof(merr));
+                if (r < 0) {
+                        fprintf(stderr, "modelgate: invalid manifest: %s\n", r == -ENOMEM && !manifests ? "out of memory" : merr);
+                        manifest_set_free(manifests);
+                        policy_free(policy);
+                        return 2;
+                }
+        }
 
         s = calloc(1, sizeof(*s));
         if (!s) {
                 policy_free(policy);
+                manifest_set_free(manifests);
                 fputs("modelgate: out of memory\n", stderr);
                 return 2;
         }
         s->policy = policy;
+        s->manifests = manifests;
+        s->hash_all = hash_all;
+        w.roots = argv + optind;
+        w.n_roots = (size_t) (argc - optind);
+        output_begin(&s->out, stdout, (enum output_format) format, policy);
+        r = scan_run_all(s, &w, jobs, timeout);
+        if (r == 0) {
+                output_end(&s->out);
+                r = w.errors ? 2 : s->out.denied ? 1 : 0;
+                if (w.errors)
+                        fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+        }
+        free(s);
+        policy_free(policy);
+        manifest_set_free(manifests);
+        return r;
+}
+
+/* Starts the workers, walks, submits and collects until every file is decided.
+ * Returns 0, or 2 when it could not run at all (message printed). */
+static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long timeout) {
         s->timeout_ms = (uint64_t) timeout * 1000;
         s->n_workers = (size_t) jobs;
         s->ring_cap = (size_t) jobs * REORDER_PER_JOB + 1;
@@ -484,28 +624,31 @@ static int cmd_scan(int argc, char **argv) {
                 if (start_worker(s, i) < 0) {
                         for (size_t k = 0; k < i; k++)
                                 worker_stop(&s->workers[k]);
+                        free(s->ring);
                         return 2;
                 }
-
-        w.roots = argv + optind;
-        w.n_roots = (size_t) (argc - optind);
-        output_begin(&s->out, stdout, (enum output_format) format, policy);
-
         for (;;) {
                 /* Keep the ring from filling behind a slow head: wait instead. */
                 while (s->ring_len + 1 >= s->ring_cap) {
                         wait_some(s);
                         flush_ready(s);
                 }
-                char *path = walk_next(&w);
+                char *path = walk_next(w);
                 if (!path)
                         break;
+                if (s->manifest_out) {
+                        char resolved[PATH_MAX];
+                        if (realpath(path, resolved) && strcmp(resolved, s->manifest_out) == 0) {
+                                free(path);
+                                continue;   /* the manifest being written */
+                        }
+                }
                 struct job *j = ring_push(s, path);
                 if (!j) {
                         fputs("modelgate: out of memory\n", stderr);
                         return 2;
                 }
-                submit(s, &w, j);
+                submit(s, w, j);
                 flush_ready(s);
         }
         while (busy_workers(s) > 0) {
@@ -513,17 +656,186 @@ static int cmd_scan(int argc, char **argv) {
                 flush_ready(s);
         }
         flush_ready(s);
-        output_end(&s->out);
-
         for (size_t i = 0; i < s->n_workers; i++)
                 worker_finish(&s->workers[i]);
-        int status = w.errors ? 2 : s->out.denied ? 1 : 0;
-        if (w.errors)
-                fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
         free(s->ring);
+        return 0;
+}
+
+/* ---- modelgate manifest ---------------------------------------------------- */
+
+static void manifest_collect(struct scan_run *s, struct job *j) {
+        cJSON *files = s->manifest_files, *e;
+        size_t dl = strlen(s->manifest_dir);
+        const char *rel = j->path;
+
+        while (dl > 1 && s->manifest_dir[dl - 1] == '/')
+                dl--;
+        if (strncmp(rel, s->manifest_dir, dl) == 0 && rel[dl] == '/')
+                rel += dl + 1;
+        while (rel[0] == '.' && rel[1] == '/')
+                rel += 2;
+        if (!j->report->has_sha256) {
+                char esc[PATH_MAX];
+                report_escape(esc, sizeof(esc), (const uint8_t *) j->path, strlen(j->path), NULL);
+                fprintf(stderr, "modelgate: %s: cannot hash: %s\n", esc,
+                        j->report->n_findings ? j->report->findings[0].message : "the worker returned no hash");
+                s->hash_errors++;
+                return;
+        }
+        e = cJSON_CreateObject();
+        if (!e || !cJSON_AddStringToObject(e, "sha256", j->report->sha256) ||
+            !cJSON_AddNumberToObject(e, "size", (double) j->size) || !cJSON_AddItemToObject(files, rel, e)) {
+                cJSON_Delete(e);
+                s->hash_errors++;
+        }
+}
+
+static int cmp_json_keys(const void *a, const void *b) {
+        return strcmp((*(cJSON *const *) a)->string, (*(cJSON *const *) b)->string);
+}
+
+static int write_manifest(cJSON *doc, const char *out) {
+        cJSON *files = cJSON_GetObjectItemCaseSensitive(doc, "files");
+        size_t n = (size_t) cJSON_GetArraySize(files), i = 0;
+        cJSON **items = calloc(n ? n : 1, sizeof(*items));
+        char *text, tmp[PATH_MAX];
+        FILE *f;
+        int ok;
+
+        if (!items)
+                return -ENOMEM;
+        /* Sorted by path, so that two manifests of the same tree are identical. */
+        for (cJSON *c = files->child; c; c = c->next)
+                items[i++] = c;
+        qsort(items, n, sizeof(*items), cmp_json_keys);
+        files->child = n ? items[0] : NULL;
+        for (i = 0; i < n; i++) {
+                items[i]->prev = i ? items[i - 1] : items[n - 1];
+                items[i]->next = i + 1 < n ? items[i + 1] : NULL;
+        }
+        free(items);
+        text = cJSON_Print(doc);
+        if (!text)
+                return -ENOMEM;
+        if (!out) {
+                ok = fputs(text, stdout) >= 0 && fputc('\n', stdout) != EOF && fflush(stdout) == 0;
+                cJSON_free(text);
+                return ok ? 0 : -EIO;
+        }
+        /* Written beside the target and renamed over it: never a torn manifest. */
+        if ((size_t) snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int) getpid()) >= sizeof(tmp)) {
+                cJSON_free(text);
+                return -ENAMETOOLONG;
+        }
+        f = fopen(tmp, "wxe");
+        if (!f) {
+                int e = errno;
+                cJSON_free(text);
+                return -e;
+        }
+        ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0;
+        ok &= fclose(f) == 0;
+        cJSON_free(text);
+        if (!ok || rename(tmp, out) < 0) {
+                int e = errno ? errno : EIO;
+                unlink(tmp);
+                return -e;
+        }
+        return 0;
+}
+
+static int cmd_manifest(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "output", required_argument, NULL, 'o' },
+                { "jobs", required_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        long jobs = sysconf(_SC_NPROCESSORS_ONLN);
+        const char *out = NULL;
+        char out_resolved[PATH_MAX], *end;
+        struct policy *policy = NULL;
+        struct scan_run *s;
+        struct walk w = { 0 };
+        struct stat st;
+        cJSON *doc;
+        char err[POLICY_ERROR_MAX];
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "o:j:h", opts, NULL)) != -1) {
+                switch (c) {
+                case 'o':
+                        out = optarg;
+                        break;
+                case 'j':
+                        errno = 0;
+                        jobs = strtol(optarg, &end, 10);
+                        if (errno || *end || jobs < 1 || jobs > JOBS_MAX) {
+                                fprintf(stderr, "modelgate: --jobs %s: expected a number from 1 to %d\n", optarg, JOBS_MAX);
+                                return 2;
+                        }
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind != argc - 1) {
+                fputs("modelgate manifest: expected exactly one DIR\n", stderr);
+                usage(stderr);
+                return 2;
+        }
+        if (stat(argv[optind], &st) < 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "modelgate manifest: %s: %s\n", argv[optind], errno ? strerror(errno) : "not a directory");
+                return 2;
+        }
+        if (jobs < 1)
+                jobs = 1;
+        if (jobs > JOBS_MAX)
+                jobs = JOBS_MAX;
+        if ((r = policy_load(NULL, &policy, err, sizeof(err))) < 0) {
+                fprintf(stderr, "modelgate: %s\n", err);
+                return 2;
+        }
+        s = calloc(1, sizeof(*s));
+        doc = cJSON_CreateObject();
+        if (!s || !doc || !(s->manifest_files = cJSON_AddObjectToObject(doc, "files"))) {
+                fputs("modelgate: out of memory\n", stderr);
+                return 2;
+        }
+        s->policy = policy;
+        s->hash_only = true;
+        s->manifest_dir = argv[optind];
+        if (out) {
+                /* The output may not exist yet: resolve its directory. */
+                if (manifest_path_key(out, out_resolved, sizeof(out_resolved)) < 0) {
+                        fprintf(stderr, "modelgate manifest: --output %s: %s\n", out, strerror(errno));
+                        return 2;
+                }
+                s->manifest_out = out_resolved;
+        }
+        w.roots = argv + optind;
+        w.n_roots = 1;
+        r = scan_run_all(s, &w, jobs, SCAN_TIMEOUT_DEFAULT_S);
+        if (r == 0) {
+                if ((r = write_manifest(doc, out)) < 0) {
+                        fprintf(stderr, "modelgate manifest: cannot write %s: %s\n", out ? out : "to stdout", strerror(-r));
+                        r = 2;
+                } else
+                        r = w.errors || s->hash_errors ? 2 : 0;
+        }
+        if (w.errors || s->hash_errors)
+                fprintf(stderr, "modelgate: %lu file%s could not be read or hashed; the manifest leaves %s out\n",
+                        w.errors + s->hash_errors, w.errors + s->hash_errors == 1 ? "" : "s",
+                        w.errors + s->hash_errors == 1 ? "it" : "them");
+        cJSON_Delete(doc);
         free(s);
         policy_free(policy);
-        return status;
+        return r;
 }
 
 int main(int argc, char **argv) {
@@ -533,6 +845,8 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         if (argc >= 2 && strcmp(argv[1], "scan") == 0)
                 return cmd_scan(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "manifest") == 0)
+                return cmd_manifest(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
                 printf("modelgate %s\n", PACKAGE_VERSION);
                 return 0;

@@ -190,6 +190,8 @@ static void output_file_sarif(struct output *o, const char *path, const struct s
                 cJSON_AddStringToObject(props, "severity", severity_name(f->severity));
                 cJSON_AddStringToObject(props, "verdict", v == VERDICT_DENY ? "deny" : "allow");
                 cJSON_AddStringToObject(props, "format", format_name(r->format));
+                if (r->has_license)
+                        cJSON_AddStringToObject(props, "license", r->license);
                 if (f->global[0])
                         cJSON_AddStringToObject(props, "global", f->global);
                 if (via_name(f->via))
@@ -234,6 +236,8 @@ static void output_file_text(struct output *o, const char *path, const struct sc
                 fprintf(o->f, "%s: %s %s: %s", path, severity_name_upper(f->severity), rule_name(f->rule), f->message);
                 if (f->member[0])
                         fprintf(o->f, " [%s]", f->member);
+                if (r->has_license)
+                        fprintf(o->f, " (license %s)", r->license);
                 fputc('\n', o->f);
         }
 }

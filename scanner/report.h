@@ -115,6 +115,8 @@ struct scan_report {
         char license[REPORT_LICENSE_MAX];
         bool has_sha256;
         char sha256[65];
+        bool has_git_sha1;
+        char git_sha1[41];                /* git blob id: SHA-1 of "blob <size>\0" + content */
         uint32_t n_globals;
         uint32_t n_findings;
         uint32_t globals_dropped;         /* distinct globals beyond REPORT_GLOBALS_MAX */

@@ -12,9 +12,15 @@
 #include <zlib.h>
 
 #include "archive.h"
+#include "json.h"
+#include "keras.h"
+#include "template.h"
+#include "gguf.h"
+#include "lfs.h"
 #include "npy.h"
 #include "onnx.h"
 #include "pickle.h"
+#include "safetensors.h"
 #include "scan.h"
 #include "tar.h"
 #include "torch-tar.h"
@@ -58,6 +64,10 @@ static bool looks_like_text(const uint8_t *buf, size_t len) {
 enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
         if (len == 0)
                 return FMT_EMPTY;
+        if (lfs_sniff(buf, len))
+                return FMT_LFS_POINTER;
+        if (gguf_sniff(buf, len))
+                return FMT_GGUF;
         if (starts_with(buf, len, "PK\x03\x04", 4) || starts_with(buf, len, "PK\x05\x06", 4))
                 return FMT_ZIP;
         if (starts_with(buf, len, "7z\xbc\xaf\x27\x1c", 6))
@@ -72,6 +82,8 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_XZ;
         if (starts_with(buf, len, "\x28\xb5\x2f\xfd", 4) || starts_with(buf, len, "\x04\x22\x4d\x18", 4))
                 return FMT_ZSTD;
+        if (safetensors_sniff(buf, len))
+                return FMT_SAFETENSORS;
         if (npy_sniff(buf, len))
                 return FMT_NPY;
         /* Before tar, pickle and zlib: field order is free in protobuf, so a model
@@ -161,12 +173,48 @@ static enum mg_format scan_compressed(struct scan_ctx *ctx, const uint8_t *buf, 
         return FMT_GZIP;
 }
 
+/* Text in a model repository that a loader interprets: JSON (a tokenizer config's
+ * chat templates, a Keras model config) and Jinja2 templates. Parsed with Python's
+ * rules, since Python code reads them. */
+static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
+        size_t i = 0;
+
+        while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
+                i++;
+        if (i < len && (buf[i] == '{' || buf[i] == '[')) {
+                struct json_doc *doc = NULL;
+                char err[160];
+                int r = json_parse(buf, len, JSON_PYTHON, SCAN_JSON_NODES_MAX, &doc, err, sizeof(err));
+                if (r == 0) {
+                        const struct json_value *root = json_root(doc);
+                        template_check_tokenizer_config(ctx, root);
+                        if (keras_config_sniff(root))
+                                keras_config_scan(ctx, root);
+                        json_free(doc);
+                        return FMT_JSON;
+                }
+                if (r == -E2BIG || r == -ENOMEM) {
+                        /* Python would read it: what it holds cannot be vouched for. */
+                        scan_finding(ctx, RULE_SCAN_ERROR, SEV_HIGH, "JSON too large to check (%s)",
+                                     r == -ENOMEM ? "out of memory" : err);
+                        return FMT_JSON;
+                }
+                /* Not JSON after all (json.load would refuse it too): plain text. */
+        }
+        if (template_sniff(buf, len)) {
+                template_check(ctx, "template", buf, len);
+                return FMT_TEMPLATE;
+        }
+        return FMT_TEXT;
+}
+
 static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
         enum mg_format fmt = scan_sniff(buf, len);
 
         switch (fmt) {
-        case FMT_EMPTY:
         case FMT_TEXT:
+                return scan_text(ctx, buf, len);
+        case FMT_EMPTY:
         case FMT_UNKNOWN:
                 return fmt;
         case FMT_ZIP:
@@ -174,6 +222,13 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
         case FMT_NPY:
                 npy_scan(ctx, buf, len);
                 return FMT_NPY;
+        case FMT_LFS_POINTER:
+                lfs_scan(ctx, buf, len);
+                return FMT_LFS_POINTER;
+        case FMT_SAFETENSORS:
+                return safetensors_scan(ctx, buf, len);
+        case FMT_GGUF:
+                return gguf_scan(ctx, buf, len);
         case FMT_TAR:
                 return torch_tar_scan(ctx, buf, len);
         case FMT_PICKLE:

@@ -11,6 +11,8 @@
 
 #include "scan.h"
 
+struct json_value;
+
 /* Checks the template text [text, text+len) (UTF-8, not NUL-terminated). `where`
  * names it in messages ("tokenizer.chat_template", "chat_template.tool_use").
  * Adds findings to ctx; returns true when at least one was made. */
@@ -19,5 +21,11 @@ bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text
 /* True when text contains Jinja2 syntax at all ("{{", "{%" or "{#"): how a plain
  * text file is recognised as a template worth checking. */
 bool template_sniff(const uint8_t *text, size_t len);
+
+/* A parsed tokenizer_config.json (or chat_template.json): checks "chat_template"
+ * when it is a string, and each {"name": ..., "template": ...} when it is a list
+ * (transformers' named templates), as "chat_template" / "chat_template.<name>".
+ * Every member named chat_template is checked, not only the last one. */
+void template_check_tokenizer_config(struct scan_ctx *ctx, const struct json_value *root);
 
 #endif

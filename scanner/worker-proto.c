@@ -54,6 +54,8 @@ int wp_send_report(int fd, uint64_t job, const struct scan_report *r, int error)
         m.u.done.findings_dropped = r->findings_dropped;
         m.u.done.has_license = r->has_license;
         m.u.done.has_sha256 = r->has_sha256;
+        m.u.done.has_git_sha1 = r->has_git_sha1;
+        memcpy(m.u.done.git_sha1, r->git_sha1, sizeof(m.u.done.git_sha1));
         memcpy(m.u.done.license, r->license, sizeof(m.u.done.license));
         memcpy(m.u.done.sha256, r->sha256, sizeof(m.u.done.sha256));
         return send_msg(fd, &m);
@@ -73,10 +75,10 @@ static bool field_ok(const char *s, size_t size) {
         return end && report_string_valid(s);
 }
 
-static bool hex64_ok(const char *s) {
-        if (strlen(s) != 64)
+static bool hex_ok(const char *s, size_t n) {
+        if (strlen(s) != n)
                 return false;
-        for (size_t i = 0; i < 64; i++)
+        for (size_t i = 0; i < n; i++)
                 if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
                         return false;
         return true;
@@ -117,7 +119,8 @@ int wp_receiver_feed(struct wp_receiver *rx, const void *msg, size_t len) {
                 if (d->n_globals != rx->got_globals || d->n_findings != rx->got_findings ||
                     d->format >= _FMT_MAX || d->has_license > 1 || d->has_sha256 > 1 ||
                     !field_ok(d->license, sizeof(d->license)) || !memchr(d->sha256, '\0', sizeof(d->sha256)) ||
-                    (d->has_sha256 && !hex64_ok(d->sha256)) || d->error > 0 || d->error < -4095)
+                    (d->has_sha256 && !hex_ok(d->sha256, 64)) || d->has_git_sha1 > 1 ||
+                    !memchr(d->git_sha1, '\0', sizeof(d->git_sha1)) || (d->has_git_sha1 && !hex_ok(d->git_sha1, 40)) || d->error > 0 || d->error < -4095)
                         return -EBADMSG;
                 r->n_globals = rx->got_globals;
                 r->n_findings = rx->got_findings;
@@ -129,6 +132,8 @@ int wp_receiver_feed(struct wp_receiver *rx, const void *msg, size_t len) {
                 memcpy(r->license, d->license, sizeof(r->license));
                 r->has_sha256 = d->has_sha256;
                 memcpy(r->sha256, d->sha256, sizeof(r->sha256));
+                r->has_git_sha1 = d->has_git_sha1;
+                memcpy(r->git_sha1, d->git_sha1, sizeof(r->git_sha1));
                 rx->error = d->error;
                 rx->done = true;
                 return 1;

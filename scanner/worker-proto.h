@@ -12,7 +12,7 @@
 #include "report.h"
 
 #define WORKER_FD 3
-#define WORKER_MAGIC UINT32_C(0x4d475731)   /* "MGW1": bump on any layout change */
+#define WORKER_MAGIC UINT32_C(0x4d475732)   /* "MGW2": bump on any layout change */
 
 enum wp_type {
         WP_REQUEST = 1,         /* front end -> worker, with one fd in SCM_RIGHTS */
@@ -23,8 +23,9 @@ enum wp_type {
 
 /* Request flags. */
 #define WP_FLAG_SHA256     UINT32_C(0x1)   /* also hash the file (report.sha256) */
-#define WP_FLAG_HASH_ONLY  UINT32_C(0x2)   /* with WP_FLAG_SHA256: hash, do not scan again */
-#define WP_FLAGS_KNOWN     (WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY)
+#define WP_FLAG_HASH_ONLY  UINT32_C(0x2)   /* with a hash flag: hash, do not scan again */
+#define WP_FLAG_GIT_SHA1   UINT32_C(0x4)   /* also the git blob id (report.git_sha1) */
+#define WP_FLAGS_KNOWN     (WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY | WP_FLAG_GIT_SHA1)
 
 struct wp_request {
         uint32_t magic;
@@ -39,7 +40,7 @@ struct wp_done {
         uint8_t format;
         uint8_t has_license;
         uint8_t has_sha256;
-        uint8_t reserved;
+        uint8_t has_git_sha1;
         uint64_t size;
         uint32_t n_globals;     /* must equal the WP_GLOBAL messages of this job */
         uint32_t n_findings;    /* must equal the WP_FINDING messages of this job */
@@ -47,6 +48,7 @@ struct wp_done {
         uint32_t findings_dropped;
         char license[REPORT_LICENSE_MAX];
         char sha256[65];
+        char git_sha1[41];
 };
 
 struct wp_msg {

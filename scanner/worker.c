@@ -55,9 +55,12 @@ int worker_main(void) {
                         _exit(ret == 0 ? 0 : 2);
                 report_init(r);
                 ret = (flags & WP_FLAG_HASH_ONLY) ? 0 : scan_fd(fd, r);
-                if (ret == 0 && (flags & WP_FLAG_SHA256)) {
-                        ret = hash_fd_sha256(fd, r->sha256);
-                        r->has_sha256 = ret == 0;
+                if (ret == 0 && (flags & (WP_FLAG_SHA256 | WP_FLAG_GIT_SHA1))) {
+                        unsigned what = ((flags & WP_FLAG_SHA256) ? HASH_SHA256 : 0) |
+                                        ((flags & WP_FLAG_GIT_SHA1) ? HASH_GIT_SHA1 : 0);
+                        ret = hash_fd(fd, what, r->sha256, r->git_sha1);
+                        r->has_sha256 = ret == 0 && (what & HASH_SHA256);
+                        r->has_git_sha1 = ret == 0 && (what & HASH_GIT_SHA1);
                 }
                 close(fd);
                 if (wp_send_report(WORKER_FD, job, r, ret) < 0)

@@ -2,6 +2,7 @@
 """agent-check.py — TAP: the real modelgated on a tmpfs of generated fixtures, with
 real fanotify, real journald and the real loaders. Every case bounds its waits: an
 opener that hangs is a failure, never a stuck test. Needs root."""
+import hashlib
 import json
 import os
 import re
@@ -356,6 +357,57 @@ def main():
             fh.write("{}")
         d.p.send_signal(signal.SIGHUP)
         wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > 1)
+
+        # A git blob id names a small (non-LFS) file in the Hugging Face cache.
+        cfg = b'{"architectures": ["BertModel"]}\n'
+        gid = hashlib.sha1(b"blob %d\0" % len(cfg) + cfg).hexdigest()
+        gid_bad = hashlib.sha1(b"blob 3\0abc").hexdigest()
+        for name in (gid, gid_bad):
+            with open(os.path.join(blobs, name), "wb") as fh:
+                fh.write(cfg)
+        tap(open_status(os.path.join(blobs, gid)) == "ok" and open_status(os.path.join(blobs, gid_bad)) == "EPERM",
+            "a cache blob named by its git blob id (SHA-1) is verified too: match allowed, mismatch refused")
+
+        # The policy's manifests are loaded with it (reload): a pinned file that
+        # changed is refused, by path, with its expected and actual hash logged.
+        pinned = os.path.join(w, "pinned")
+        os.makedirs(os.path.join(pinned, "a"))
+        os.makedirs(os.path.join(pinned, "b"))
+        for sub in ("a", "b"):
+            with open(os.path.join(pinned, sub, "model.bin"), "wb") as fh:
+                fh.write(BENIGN_25)
+        manifest = os.path.join(tmp, "pinned-manifest.json")
+        with open(manifest, "w") as fh:
+            json.dump({"root": pinned, "files": {f"{sub}/model.bin": {"sha256": hashlib.sha256(BENIGN_25).hexdigest(),
+                                                                      "size": 25} for sub in ("a", "b")}}, fh)
+        with open(os.path.join(pinned, "b", "model.bin"), "r+b") as fh:
+            fh.write(b"\x80\x02X\x11\x00\x00\x00b")   # same size, still a benign pickle
+        with open(policy, "w") as fh:
+            json.dump({"manifests": [manifest]}, fh)
+        n_reloads = len(journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since))
+        d.p.send_signal(signal.SIGHUP)
+        wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > n_reloads)
+        bad = os.path.join(pinned, "b", "model.bin")
+        st_a, st_b = open_status(os.path.join(pinned, "a", "model.bin")), open_status(bad)
+        recs = wait_journal(["MODELGATE_VERDICT=deny", "MODELGATE_PATH=" + bad], since,
+                            lambda rs: any(r.get("MODELGATE_RULE") == "HASH_MISMATCH" for r in rs))
+        msg = " ".join(r.get("MESSAGE", "") for r in recs)
+        tap(st_a == "ok" and st_b == "EPERM" and hashlib.sha256(BENIGN_25).hexdigest() in msg,
+            "policy manifests: a pinned file that changed is refused (HASH_MISMATCH, expected hash logged), "
+            "its namesake that did not is allowed", f"a={st_a} b={st_b} {msg[:300]}")
+        with open(manifest, "w") as fh:
+            fh.write('{"files": {"../escape": {"sha256": "' + "0" * 64 + '"}}}')
+        d.p.send_signal(signal.SIGHUP)
+        recs = wait_journal(["MESSAGE_ID=014c2b32f8c94992a7e920e1ae86c7b1"], since,
+                            lambda rs: any("pinned-manifest.json" in r.get("MESSAGE", "") for r in rs))
+        tap(bool(recs) and open_status(bad) == "EPERM",
+            "SIGHUP with a broken manifest is refused naming it, and the old manifests stay in force",
+            [r.get("MESSAGE") for r in recs][-2:])
+        with open(policy, "w") as fh:
+            fh.write("{}")
+        n_reloads = len(journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since))
+        d.p.send_signal(signal.SIGHUP)
+        wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > n_reloads)
 
         # A worker killed mid-scan: the opener gets on_error (deny), nobody hangs.
         f = os.path.join(w, "killed.pkl")

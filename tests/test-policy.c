@@ -207,6 +207,36 @@ static void test_license_glob_star_and_question_mark(void) {
         TAP_CHECK(!policy_match_license("*-nc-*", ""));
 }
 
+/* The built-in restricted list against spellings met in real metadata: Hub
+ * license ids, SPDX ids and free text. */
+static void test_builtin_restricted_licenses_catch_real_spellings(void) {
+        struct policy *p = load_ok(NULL);
+        static const char *const restricted[] = {
+                "cc-by-nc-4.0", "CC-BY-NC-SA-4.0", "cc-by-nc-nd-3.0", "CC BY-NC 4.0", "cc_by_nc_2.0", "cc-by-nc",
+                "Creative Commons Attribution-NonCommercial 4.0 International",
+                "Attribution-NonCommercial-ShareAlike 4.0", "non-commercial", "Non Commercial Use Only",
+                "research-only", "Research Use Only", "for research use only", "not for commercial use",
+                "agpl-3.0", "AGPL-3.0-or-later", "AGPL-3.0-only", "agpl", "GNU Affero General Public License v3.0",
+                "msr-la-nc", "deepfloyd-if-license", "intel-research", "apple-amlr",
+        };
+        static const char *const fine[] = {
+                "apache-2.0", "Apache License 2.0", "mit", "MIT", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0",
+                "openrail", "creativeml-openrail-m", "bigscience-openrail-m", "llama2", "llama3.1", "gemma", "other",
+                "gpl-3.0", "lgpl-3.0", "mpl-2.0", "unlicense", "wtfpl", "artistic-2.0", "afl-3.0", "ncsa",
+        };
+        for (size_t i = 0; i < sizeof(restricted) / sizeof(*restricted); i++)
+                if (!policy_license_restricted(p, restricted[i])) {
+                        fprintf(stderr, "# not restricted: %s\n", restricted[i]);
+                        exit(1);
+                }
+        for (size_t i = 0; i < sizeof(fine) / sizeof(*fine); i++)
+                if (policy_license_restricted(p, fine[i])) {
+                        fprintf(stderr, "# restricted by mistake: %s\n", fine[i]);
+                        exit(1);
+                }
+        policy_free(p);
+}
+
 /* ---- loading ---- */
 
 static void test_builtin_policy_has_documented_defaults(void) {
@@ -940,6 +970,7 @@ int main(void) {
                 TAP_CASE(test_deny_plain_wildcard_like_allow_grammar),
                 TAP_CASE(test_license_match_ignores_case_spaces_and_underscores),
                 TAP_CASE(test_license_glob_star_and_question_mark),
+                TAP_CASE(test_builtin_restricted_licenses_catch_real_spellings),
                 TAP_CASE(test_builtin_policy_has_documented_defaults),
                 TAP_CASE(test_builtin_allowlist_is_exact_and_never_denied),
                 TAP_CASE(test_builtin_deny_entries_are_critical),

@@ -3,7 +3,8 @@
 #  1. pickle VM throughput on a many-small-opcodes pickle, against Python's
 #     pickletools.genops walking the same bytes (ratio);
 #  2. throughput on a ~250 MB legacy torch file and a ~250 MB joblib file;
-#  3. time to decide a 100 MB and a 2 GB torch zip (must not grow with tensor data).
+#  3. time to decide a 100 MB and a 2 GB torch zip (must not grow with tensor data);
+#  4. SHA-256 throughput against openssl speed.
 # Times are the best of 3 wall-clock runs of the whole `modelgate scan` (sandboxed
 # worker included). Inputs are cached in $BENCH_DIR (default /var/tmp/modelgate-bench).
 set -euo pipefail
@@ -45,3 +46,16 @@ t100=$(best_of_3 "$MODELGATE" scan --jobs 1 "$dir/zip-100mb.pt")
 t2g=$(best_of_3 "$MODELGATE" scan --jobs 1 "$dir/zip-2gb.pt")
 printf 'torch zip decide time: 100 MB %.1f ms, 2 GB %.1f ms (ratio %.2f for 20x the data)\n' \
         "$(echo "$t100 * 1000" | bc -l)" "$(echo "$t2g * 1000" | bc -l)" "$(echo "$t2g / $t100" | bc -l)"
+
+# 4. SHA-256 throughput of the hashing path (pread + EVP in the sandboxed worker,
+#    via `modelgate manifest` of one 1 GiB file) against `openssl speed -evp sha256`
+#    on the same machine in the same run. Both in decimal MB/s.
+hb=$dir/hash
+mkdir -p "$hb"
+[ -f "$hb/1g.bin" ] || head -c 1073741824 /dev/urandom >"$hb/1g.bin"
+cat "$hb/1g.bin" >/dev/null
+t=$(best_of_3 "$MODELGATE" manifest --jobs 1 "$hb")
+ours=$(echo "1073.741824 / $t" | bc -l)
+ossl=$(openssl speed -evp sha256 -seconds 3 -bytes 16384 2>/dev/null | awk '/^sha256/ {sub(/k$/, "", $2); print $2 / 1000}')
+printf 'SHA-256: modelgate manifest of 1 GiB %.3f s = %.0f MB/s; openssl speed -evp sha256 (16 KiB) %.0f MB/s; %.0f%%\n' \
+        "$t" "$ours" "$ossl" "$(echo "100 * $ours / $ossl" | bc -l)"
