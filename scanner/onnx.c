@@ -361,6 +361,7 @@ struct onnx_walker {
         uint64_t custom_more_nodes;     /* nodes in domains beyond the table */
         struct span license;
         bool has_license;
+        bool license_conflict;          /* reported once */
 };
 
 static bool span_is(struct span s, const char *str) {
@@ -585,7 +586,8 @@ static void model_metadata(struct onnx_walker *w, const struct pb_field *f) {
         if (!w->has_license) {
                 w->license = value;
                 w->has_license = true;
-        } else if (!span_eq(w->license, value)) {
+        } else if (!w->license_conflict && !span_eq(w->license, value)) {
+                w->license_conflict = true;
                 /* Which one a tool shows is up to the tool: fail closed. */
                 scan_finding(w->ctx, RULE_MALFORMED, SEV_HIGH,
                              "onnx: metadata_props has two different license entries, '%s' and '%s'",

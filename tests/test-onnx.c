@@ -720,6 +720,15 @@ static void test_license_from_metadata_props(void) {
         free(m.p);
         free(r);
 
+        /* Reported once, however many there are. */
+        m = model_with_meta("license", "a", "license", "b");
+        for (int i = 0; i < 1000; i++)
+                f_entry(&m, 14, "license", i % 2 ? "c" : "d", 1);
+        r = scan_buf(&m);
+        TAP_CHECK(count_findings(r, RULE_MALFORMED, "license") == 1);
+        free(m.p);
+        free(r);
+
         m = model_with_meta("licence_url", "x", NULL, NULL);
         r = scan_buf(&m);
         TAP_CHECK(!r->has_license);
