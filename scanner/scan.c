@@ -19,6 +19,7 @@
 #include "lfs.h"
 #include "hdf5.h"
 #include "npy.h"
+#include "onnx.h"
 #include "pickle.h"
 #include "safetensors.h"
 #include "scan.h"
@@ -92,6 +93,10 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_SAFETENSORS;
         if (npy_sniff(buf, len))
                 return FMT_NPY;
+        /* Before tar, pickle and zlib: field order is free in protobuf, so a model
+         * can start like any of them; onnx_scan() checks for such polyglots. */
+        if (onnx_sniff(buf, len))
+                return FMT_ONNX;
         if (tar_sniff(buf, len))
                 return FMT_TAR;
         if (pickle_sniff(buf, len))
@@ -243,6 +248,8 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
                 return torch_tar_scan(ctx, buf, len);
         case FMT_PICKLE:
                 return pickle_scan_all(ctx, buf, len);
+        case FMT_ONNX:
+                return onnx_scan(ctx, buf, len);
         case FMT_GZIP:
                 return scan_compressed(ctx, buf, len, fmt);
         case FMT_7Z:
