@@ -210,7 +210,9 @@ static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t
                 }
                 /* Not JSON after all (json.load would refuse it too): plain text. */
         }
-        if (template_sniff(buf, len)) {
+        /* A text file is a template only if Jinja2 would compile it: source code
+         * with "{{" in its strings would not, and so never renders. */
+        if (template_sniff(buf, len) && template_compiles(buf, len)) {
                 template_check(ctx, "template", buf, len);
                 return FMT_TEMPLATE;
         }
