@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "archive.h"
+#include "json.h"
+#include "keras.h"
 #include "npy.h"
 #include "pickle.h"
 #include "zip.h"
@@ -274,9 +276,52 @@ static void scan_member(struct archive_scan *a, const struct zip_entry *e) {
         member_data_release(&md);
 }
 
+/* Keras 3 opens config.json with Python's zipfile: the last central-directory entry
+ * of exactly that name, compared byte for byte after ZipInfo cuts it at a NUL. */
+static const struct zip_entry *keras_config_entry(const struct archive_scan *a) {
+        const struct zip_entry *found = NULL;
+
+        for (size_t i = 0; i < zip_count(&a->z); i++) {
+                const struct zip_entry *e = zip_get(&a->z, i);
+                const uint8_t *nul = memchr(e->name, 0, e->name_len);
+                size_t n = nul ? (size_t) (nul - e->name) : e->name_len;
+
+                if (n == 11 && memcmp(e->name, "config.json", 11) == 0)
+                        found = e;
+        }
+        return found;
+}
+
+/* A .keras model: the top-level config.json is JSON that Keras would deserialize.
+ * Only the format is decided here: the member is scanned by content like any
+ * other, and scan_text() walks every JSON member that is a Keras config (so a
+ * decoy config.json beside the real one is walked too, and nothing twice). */
+static bool keras_archive_scan(struct archive_scan *a) {
+        const struct zip_entry *e = keras_config_entry(a);
+        struct member_data md = { 0 };
+        struct json_doc *doc = NULL;
+        char err[128];
+        bool keras = false;
+        int r;
+
+        if (!e || !e->readable || (e->method != ZIP_METHOD_STORED && e->method != ZIP_METHOD_DEFLATED))
+                return false;
+        if (member_read(a, e, SCAN_INFLATE_MAX, &md) < 0)
+                return false;
+        r = keras_json_parse(md.data, md.len, &doc, err, sizeof(err));
+        if (r == 0) {
+                keras = keras_config_sniff(json_root(doc));
+                json_free(doc);
+        } else if (r == -E2BIG || r == -ENOMEM)
+                keras = true;   /* scan_text() reports what it could not hold */
+        member_data_release(&md);
+        return keras;
+}
+
 enum mg_format zip_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
         struct archive_scan a = { .ctx = ctx, .budget = ARCHIVE_INFLATE_BUDGET };
         enum mg_format fmt;
+        bool keras;
         int r;
 
         r = zip_open(ctx, buf, len, &a.z);
@@ -298,6 +343,8 @@ enum mg_format zip_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
                 scan_finding(ctx, RULE_TORCHSCRIPT_CODE, SEV_HIGH, "%s",
                              a.has_code ? "TorchScript archive: code/ carries Python code that torch.jit runs"
                                         : "TorchScript archive (constants.pkl): torch.load hands it to torch.jit, which runs code from it");
+
+        keras = keras_archive_scan(&a);
 
         for (size_t i = 0; i < zip_count(&a.z); i++) {
                 const struct zip_entry *e = zip_get(&a.z, i);
@@ -324,6 +371,8 @@ enum mg_format zip_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
 
         if (a.kind != FMT_ZIP)
                 fmt = a.kind;
+        else if (keras)
+                fmt = FMT_KERAS;
         else if (a.n_content > 0 && a.n_npy == a.n_content)
                 fmt = FMT_NPZ;
         else {

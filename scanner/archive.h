@@ -20,7 +20,8 @@
 #define ARCHIVE_INFLATE_BUDGET (2 * SCAN_INFLATE_MAX)
 
 /* Scans the zip in [buf, buf+len) under ctx (findings name members as
- * "ctx->member/name"). Returns FMT_PYTORCH_ZIP, FMT_TORCHSCRIPT, FMT_NPZ, or
+ * "ctx->member/name"). Returns FMT_PYTORCH_ZIP, FMT_TORCHSCRIPT, FMT_NPZ, FMT_KERAS
+ * (a top-level config.json that is a Keras model, walked by keras_config_scan()), or
  * FMT_ZIP for anything else (with an UNSUPPORTED_CONTAINER finding) and for a zip
  * without a usable directory (with a MALFORMED finding). */
 enum mg_format zip_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t len);

@@ -17,12 +17,18 @@
 #include "template.h"
 #include "gguf.h"
 #include "lfs.h"
+#include "hdf5.h"
 #include "npy.h"
+#include "onnx.h"
 #include "pickle.h"
 #include "safetensors.h"
 #include "scan.h"
 #include "tar.h"
 #include "torch-tar.h"
+
+/* Files larger than this have their HDF5 user-block offsets probed without
+ * readahead (below it, the probes fall inside what any parse reads anyway). */
+#define SCAN_PROBE_RANDOM_MIN ((uint64_t) 8 << 20)
 
 /* How much of a file is looked at to decide whether it is text. */
 #define SNIFF_TEXT_BYTES 65536
@@ -81,16 +87,24 @@ enum mg_format scan_sniff(const uint8_t *buf, size_t len) {
                 return FMT_XZ;
         if (starts_with(buf, len, "\x28\xb5\x2f\xfd", 4) || starts_with(buf, len, "\x04\x22\x4d\x18", 4))
                 return FMT_ZSTD;
+        if (hdf5_sniff(buf, len))
+                return FMT_HDF5;
         if (safetensors_sniff(buf, len))
                 return FMT_SAFETENSORS;
         if (npy_sniff(buf, len))
                 return FMT_NPY;
+        /* Before tar, pickle and zlib: field order is free in protobuf, so a model
+         * can start like any of them; onnx_scan() checks for such polyglots. */
+        if (onnx_sniff(buf, len))
+                return FMT_ONNX;
         if (tar_sniff(buf, len))
                 return FMT_TAR;
         if (pickle_sniff(buf, len))
                 return FMT_PICKLE;
         if (is_zlib_header(buf, len))
                 return FMT_GZIP;   /* joblib's zlib compression: decided by inflating */
+        if (hdf5_sniff_userblock(buf, len))
+                return FMT_HDF5;   /* after a user block */
         if (looks_like_text(buf, len))
                 return FMT_TEXT;
         return FMT_UNKNOWN;
@@ -172,14 +186,14 @@ static enum mg_format scan_compressed(struct scan_ctx *ctx, const uint8_t *buf, 
  * chat templates, a Keras model config) and Jinja2 templates. Parsed with Python's
  * rules, since Python code reads them. */
 static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
-        size_t i = 0;
+        size_t i = len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;   /* json.loads(bytes) skips a BOM */
 
         while (i < len && (buf[i] == ' ' || buf[i] == '\t' || buf[i] == '\n' || buf[i] == '\r'))
                 i++;
         if (i < len && (buf[i] == '{' || buf[i] == '[')) {
                 struct json_doc *doc = NULL;
                 char err[160];
-                int r = json_parse(buf, len, JSON_PYTHON, SCAN_JSON_NODES_MAX, &doc, err, sizeof(err));
+                int r = keras_json_parse(buf, len, &doc, err, sizeof(err));
                 if (r == 0) {
                         const struct json_value *root = json_root(doc);
                         template_check_tokenizer_config(ctx, root);
@@ -196,7 +210,9 @@ static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t
                 }
                 /* Not JSON after all (json.load would refuse it too): plain text. */
         }
-        if (template_sniff(buf, len)) {
+        /* A text file is a template only if Jinja2 would compile it: source code
+         * with "{{" in its strings would not, and so never renders. */
+        if (template_sniff(buf, len) && template_compiles(buf, len)) {
                 template_check(ctx, "template", buf, len);
                 return FMT_TEMPLATE;
         }
@@ -206,6 +222,10 @@ static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t
 static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
         enum mg_format fmt = scan_sniff(buf, len);
 
+        /* h5py finds a superblock after a user block whatever precedes it: a file
+         * that is also something else is read as HDF5 too. */
+        if (fmt != FMT_HDF5 && hdf5_sniff_userblock(buf, len))
+                hdf5_scan(ctx, buf, len);
         switch (fmt) {
         case FMT_TEXT:
                 return scan_text(ctx, buf, len);
@@ -224,10 +244,14 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
                 return safetensors_scan(ctx, buf, len);
         case FMT_GGUF:
                 return gguf_scan(ctx, buf, len);
+        case FMT_HDF5:
+                return hdf5_scan(ctx, buf, len);
         case FMT_TAR:
                 return torch_tar_scan(ctx, buf, len);
         case FMT_PICKLE:
                 return pickle_scan_all(ctx, buf, len);
+        case FMT_ONNX:
+                return onnx_scan(ctx, buf, len);
         case FMT_GZIP:
                 return scan_compressed(ctx, buf, len, fmt);
         case FMT_7Z:
@@ -304,6 +328,16 @@ int scan_fd(int fd, struct scan_report *r) {
         map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED, fd, 0);
         if (map == MAP_FAILED)
                 return -errno;
+        /* h5py looks for an HDF5 superblock at every power of two from 512 up to
+         * the end of the file, and so does scan_dispatch(): ~25 single bytes spread
+         * over a 20 GB file. Touch them with readahead off, so that each costs one
+         * page and not a readahead window (100 MB in all, measured); sequential
+         * readers get readahead back for the real parse. */
+        if ((uint64_t) st.st_size > SCAN_PROBE_RANDOM_MIN) {
+                (void) madvise(map, (size_t) st.st_size, MADV_RANDOM);
+                (void) hdf5_sniff_userblock(map, (size_t) st.st_size);
+                (void) madvise(map, (size_t) st.st_size, MADV_NORMAL);
+        }
         scan_buffer(r, map, (size_t) st.st_size);
         munmap(map, (size_t) st.st_size);
         return 0;

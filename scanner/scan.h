@@ -14,10 +14,6 @@
  * a pickle. Three levels covers every real layout (npz -> npy -> pickle -> nested). */
 #define SCAN_DEPTH_MAX 4
 
-/* Values in one JSON text file (a tokenizer.json of a 256k-token vocabulary has
- * about 1.5 M); at ~80 bytes each this bounds the worker's memory for it. */
-#define SCAN_JSON_NODES_MAX ((size_t) 8 << 20)
-
 /* Bytes a single compressed member may inflate to before the scan gives up on it
  * (with a finding). Pickles in real checkpoints are < 64 MiB; tensors are not
  * inflated at all, only their headers are. */

@@ -1016,9 +1016,106 @@ static void text_segment(struct tpl *t, size_t n) {
         advance(t, n);
 }
 
+/* ---- does it compile? ----
+ * Jinja2 compiles a whole template before it renders any of it, so text with a
+ * syntax error anywhere never runs. A text file is taken for a template only when
+ * none of these errors, each one Jinja2 raises at compile time, is present:
+ * an unterminated block or comment, an empty {{ }} or {% %}, a {% %} whose first
+ * token is not a tag the chat-template environments know (Jinja2's own tags plus
+ * those of the loopcontrols, do, i18n and transformers' generation extensions), a
+ * character the lexer has no token for, or a bracket closed by the wrong kind; and
+ * in a {{ }} expression (whose grammar is small), two operands with no operator
+ * between them ("var x"), an '=' outside a call's parentheses, or a {...} that is
+ * not a dict ({x}). Python, JavaScript or C source with "{{" or "{%s" in its
+ * strings fails one of these. */
+
+/* Words that may stand next to an operand in an expression. */
+static const char *const expr_keywords[] = { "and", "or", "not", "in", "is", "if", "else", NULL };
+
+static bool is_operand(const struct tpl *t, size_t i) {
+        return t->tok[i].kind != TK_OP && !(t->tok[i].kind == TK_NAME && name_in(t, i, expr_keywords));
+}
+
+/* A {...} in an expression is a dict: empty, or with a ':' at its own level. */
+static bool brace_is_dict(const struct tpl *t, size_t open) {
+        size_t close = t->tok[open].match;
+        if (close == open + 1)
+                return true;
+        for (size_t i = open + 1; i < close; i++) {
+                if (op_is(t, i, ":"))
+                        return true;
+                if (t->tok[i].kind == TK_OP && t->tok[i].match != SIZE_MAX && t->tok[i].match > i)
+                        i = t->tok[i].match;   /* skip a nested bracket */
+        }
+        return false;
+}
+
+static const char *const known_tags[] = {
+        "for", "endfor", "if", "elif", "else", "endif", "set", "endset", "macro", "endmacro", "call", "endcall",
+        "filter", "endfilter", "block", "endblock", "extends", "include", "import", "from", "with", "endwith",
+        "autoescape", "endautoescape", "raw", "endraw", "do", "break", "continue", "trans", "pluralize",
+        "endtrans", "generation", "endgeneration", NULL,
+};
+
+static bool block_compiles(const struct tpl *t) {
+        if (t->n == 0)
+                return false;
+        if (t->stmt && (t->tok[0].kind != TK_NAME || !name_in(t, 0, known_tags)))
+                return false;
+        for (size_t i = 0; i < t->n; i++) {
+                const struct tpl_tok *k = &t->tok[i];
+                if (k->kind != TK_OP)
+                        continue;
+                uint8_t ch = k->src[0];
+                if (!strchr("+-/*%~[](){}=.:|,;<>!", ch) || (ch == '!' && k->src_len != 2))
+                        return false;
+                if (ch == '(' || ch == '[' || ch == '{') {
+                        if (k->match == SIZE_MAX)
+                                return false;
+                        uint8_t close = t->tok[k->match].src[0];
+                        if ((ch == '(' && close != ')') || (ch == '[' && close != ']') || (ch == '{' && close != '}'))
+                                return false;
+                } else if ((ch == ')' || ch == ']' || ch == '}') && k->match == SIZE_MAX)
+                        return false;
+        }
+        if (t->stmt)
+                return true;   /* statements have their own grammar: only the checks above */
+        size_t depth = 0;
+        for (size_t i = 0; i < t->n; i++) {
+                const struct tpl_tok *k = &t->tok[i];
+                if (i > 0 && is_operand(t, i - 1) && is_operand(t, i))
+                        return false;
+                if (k->kind != TK_OP)
+                        continue;
+                if (k->src[0] == '(' || k->src[0] == '[' || k->src[0] == '{') {
+                        if (k->src[0] == '{' && !brace_is_dict(t, i))
+                                return false;
+                        depth++;
+                } else if (k->src[0] == ')' || k->src[0] == ']' || k->src[0] == '}')
+                        depth--;
+                else if (k->src[0] == '=' && k->src_len == 1 && depth == 0)
+                        return false;
+        }
+        return true;
+}
+
+static bool template_run(struct scan_ctx *ctx, const char *where, const uint8_t *text, size_t len, bool validate,
+                         bool *ret_compiles);
+
+bool template_compiles(const uint8_t *text, size_t len) {
+        bool ok = false;
+        (void) template_run(NULL, "", text, len, true, &ok);
+        return ok;
+}
+
 bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text, size_t len) {
+        return template_run(ctx, where, text, len, false, NULL);
+}
+
+static bool template_run(struct scan_ctx *ctx, const char *where, const uint8_t *text, size_t len, bool validate,
+                         bool *ret_compiles) {
         struct tpl t = { .ctx = ctx, .where = where, .c = cursor_make(text, len), .line = 1 };
-        bool any;
+        bool any, compiles = true;
 
         while (cursor_left(&t.c) > 0 && !t.stop) {
                 const uint8_t *rest = t.c.base + t.c.pos, *b = rest;
@@ -1035,7 +1132,10 @@ bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text
                                 break;
                         b++;
                 }
-                text_segment(&t, b ? (size_t) (b - rest) : left);
+                if (validate)
+                        advance(&t, b ? (size_t) (b - rest) : left);
+                else
+                        text_segment(&t, b ? (size_t) (b - rest) : left);
                 if (!b)
                         break;
                 int kind = peek(&t, 1);
@@ -1045,18 +1145,31 @@ bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text
                         size_t l = cursor_left(&t.c);
                         while ((e = memchr(e, '#', l - (size_t) (e - r))) && (size_t) (e - r) + 1 < l && e[1] != '}')
                                 e++;
-                        if (!e || (size_t) (e - r) + 1 >= l)
-                                break;   /* unterminated comment: the template does not compile */
+                        if (!e || (size_t) (e - r) + 1 >= l) {
+                                compiles = false;   /* unterminated comment: the template does not compile */
+                                break;
+                        }
                         advance(&t, (size_t) (e - r) + 2);
                         continue;
                 }
                 if (kind == '%' && at_raw(&t)) {
-                        if (!skip_raw(&t))
+                        if (!skip_raw(&t)) {
+                                compiles = false;
                                 break;
+                        }
                         continue;
                 }
                 t.stmt = kind == '%';
                 int r = lex_block(&t);
+                if (validate) {
+                        if (r == -E2BIG || r == -ENOMEM)
+                                break;   /* cannot tell: taken for a template, whose check fails closed */
+                        if (r < 0 || !block_compiles(&t)) {
+                                compiles = false;
+                                break;
+                        }
+                        continue;
+                }
                 if (r == -E2BIG || r == -ENOMEM) {
                         tpl_report(&t, SEV_HIGH, t.line, "a block too large or nested too deeply to check",
                                    (const uint8_t *) "", 0);
@@ -1073,6 +1186,8 @@ bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text
                 scan_finding(ctx, RULE_TEMPLATE_INJECTION, SEV_HIGH, "%s: %u more template findings not listed",
                              where, t.dropped);
         any = t.n_pending > 0;
+        if (ret_compiles)
+                *ret_compiles = compiles;
         free(t.tok);
         free(t.stack);
         free(t.pool);

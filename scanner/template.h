@@ -18,6 +18,12 @@ struct json_value;
  * Adds findings to ctx; returns true when at least one was made. */
 bool template_check(struct scan_ctx *ctx, const char *where, const uint8_t *text, size_t len);
 
+/* True when Jinja2 would compile text as a template: no error it raises at compile
+ * time (unterminated or empty blocks, unknown tags, characters it has no token
+ * for, mismatched brackets) is present. Text that does not compile never renders,
+ * so a text file is checked as a template only when this holds. */
+bool template_compiles(const uint8_t *text, size_t len);
+
 /* True when text contains Jinja2 syntax at all ("{{", "{%" or "{#"): how a plain
  * text file is recognised as a template worth checking. */
 bool template_sniff(const uint8_t *text, size_t len);

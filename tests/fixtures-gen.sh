@@ -5,8 +5,8 @@
 set -eu
 : "${FIXTURES:?}" "${PYTHON3:=python3}"
 srcdir=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-if ! "$PYTHON3" -c 'import torch, numpy, joblib, sklearn' 2>/dev/null; then
-        echo "# SKIP: $PYTHON3 lacks torch/numpy/joblib/sklearn (apt-get install python3-torch python3-numpy python3-joblib python3-sklearn)"
+if ! "$PYTHON3" -c 'import torch, numpy, joblib, sklearn, h5py, onnx, jinja2' 2>/dev/null; then
+        echo "# SKIP: $PYTHON3 lacks torch/numpy/joblib/sklearn/h5py/onnx/jinja2 (apt-get install python3-torch python3-numpy python3-joblib python3-sklearn python3-h5py python3-onnx python3-jinja2)"
         exit 77
 fi
 mkdir -p "$(dirname "$FIXTURES")"

@@ -218,6 +218,23 @@ def cases(tmp):
     p = run(["manifest", os.path.join(tmp, "missing")])
     tap(p.returncode == 2 and b"missing" in p.stderr, "modelgate manifest of a missing DIR: exit 2 naming it", p.stderr.decode())
 
+    # The field report's "Type 1": a Git LFS pointer downloaded in place of the
+    # weights, checked against the Hub's listing: the pointer and the mismatch.
+    real = b"\x00" * 5000
+    oid = hashlib.sha256(real).hexdigest()
+    pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize {len(real)}\n".encode()
+    dl = os.path.join(tmp, "download")
+    write(os.path.join(dl, "model.safetensors"), pointer)
+    with open(os.path.join(tmp, "dl-tree.json"), "w") as fh:
+        json.dump([{"type": "file", "oid": git_blob_id(pointer), "size": len(real), "path": "model.safetensors",
+                    "lfs": {"oid": oid, "size": len(real), "pointerSize": len(pointer)}}], fh)
+    st, rep, err = scan_json(["--manifest", os.path.join(tmp, "dl-tree.json"), "--root", dl, dl])
+    f = rep and rep.get(os.path.join(dl, "model.safetensors"))
+    tap(st == 1 and f and f["format"] == "lfs-pointer" and sorted(rules(f)) == ["HASH_MISMATCH", "LFS_POINTER"]
+        and any(oid in x["message"] for x in f["findings"] if x["rule"] == "LFS_POINTER"),
+        "an LFS pointer saved as model.safetensors: LFS_POINTER (with its oid) and HASH_MISMATCH against the listing",
+        err if rep is None else f)
+
     # A Hugging Face cache tree: blobs named by hash, snapshots are symlinks.
     hub = os.path.join(tmp, "hub", "models--org--name")
     snap = os.path.join(hub, "snapshots", "0123abcd")

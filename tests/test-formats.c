@@ -1053,6 +1053,41 @@ static void test_template_truncated_at_every_byte_never_crashes(void) {
         }
 }
 
+/* Source code with "{{" or "{%s" in its strings is not a template Jinja2 would
+ * compile, so it is not checked as one; templates, hostile ones included, are. */
+static void test_template_compiles_tells_templates_from_source(void) {
+        static const char *const not_templates[] = {
+                "x = f\"{{}}\"\n",                                             /* empty expression */
+                "print('{%s}' % name)\n",                                       /* unknown tag 's' */
+                "s = '{%(name)s}'\n",                                            /* no tag name */
+                "(function() {{\n  var img_id = \"_anim_img{id}\";\n}})\n",       /* two names in a row */
+                "f\"{{{', '.join(self._inline_attrs(v))}}}\"\n",                   /* {x} is not a dict */
+                "f\"{{x = 1}}\"\n",                                              /* '=' outside a call */
+                "a {{ b @ c }}\n",                                               /* no token for '@' */
+                "a {{ (b] }}\n",                                                 /* wrong bracket */
+                "a {{ b\n",                                                      /* unterminated */
+                "a {# comment\n",                                                /* unterminated comment */
+        };
+        static const char *const templates[] = {
+                "{% for m in messages %}{{ m['role'] + ': ' + m['content'] }}{% endfor %}",
+                "{{ bos_token }}{% if x is defined and not y %}{{ x|tojson }}{% else %}{{ {'a': 1}|length }}{% endif %}",
+                "{% set ns = namespace(found=false) %}{{ raise_exception('no') if ns.found }}",
+                "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+                "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+                "{% generation %}{{ m }}{% endgeneration %}{% for x in y %}{% break %}{% endfor %}",
+        };
+        for (size_t i = 0; i < sizeof(not_templates) / sizeof(*not_templates); i++)
+                if (template_compiles((const uint8_t *) not_templates[i], strlen(not_templates[i]))) {
+                        fprintf(stderr, "# taken for a template: %s", not_templates[i]);
+                        exit(1);
+                }
+        for (size_t i = 0; i < sizeof(templates) / sizeof(*templates); i++)
+                if (!template_compiles((const uint8_t *) templates[i], strlen(templates[i]))) {
+                        fprintf(stderr, "# not taken for a template: %s\n", templates[i]);
+                        exit(1);
+                }
+}
+
 static void test_template_sniff(void) {
         TAP_CHECK(template_sniff((const uint8_t *) "a {{ b }}", 9));
         TAP_CHECK(template_sniff((const uint8_t *) "{%", 2));
@@ -1123,6 +1158,7 @@ int main(void) {
                 { "lfs: the scan reports oid and size, or the damage", test_lfs_scan_reports_oid_and_size_or_damage },
                 { "template: hostile forms are found with their severity", test_template_hostile_forms_are_found },
                 { "template: constructs of real chat templates pass", test_template_benign_constructs_pass },
+                { "template: only text Jinja2 would compile is checked as a template", test_template_compiles_tells_templates_from_source },
                 { "template: limits fail closed and findings are capped", test_template_limits_fail_closed },
                 { "template: truncated at every byte never crashes", test_template_truncated_at_every_byte_never_crashes },
                 { "template: sniffing", test_template_sniff },

@@ -27,7 +27,7 @@ best_of_3() {   # prints seconds, best of three runs of "$@"
 size_mb() { echo "$(stat -c %s "$1") / 1048576" | bc -l; }
 cat /dev/null | bc >/dev/null 2>&1 || { echo "bench needs bc (apt-get install bc)"; exit 1; }
 
-for f in "$dir"/*; do cat "$f" >/dev/null; done   # warm the page cache
+for f in "$dir"/*; do [ -f "$f" ] && cat "$f" >/dev/null; done   # warm the page cache
 
 so=$dir/small-opcodes.pkl
 t_mg=$(best_of_3 "$MODELGATE" scan --jobs 1 "$so")
