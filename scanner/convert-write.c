@@ -512,6 +512,10 @@ int convert_copy_data(int in_fd, const struct plan *p, const struct convert_layo
         }
         writeback_kick(&c, true);
         free(c.buf);
+        /* The data on disk now, while the source hash is still being taken: the
+         * commit's fsync then has only the header left to write. */
+        if (r == 0 && fdatasync(o->fd) < 0)
+                r = errf(err, errsz, -errno, "cannot flush the output to disk: %s", strerror(errno));
         return r;
 }
 

@@ -52,7 +52,7 @@ struct convert_out {
 
 int convert_out_open(const char *path, struct convert_out *ret, char *err, size_t errsz);
 /* Writes the data of every tensor in layout order from in_fd (gathering strided
- * ones). The header is written by convert_out_commit(). */
+ * ones) and flushes it to disk. The header is written by convert_out_commit(). */
 int convert_copy_data(int in_fd, const struct plan *p, const struct convert_layout *l, struct convert_out *o,
                       char *err, size_t errsz);
 /* Header, fsync, then into place: replacing OUT only when `force`. Returns 0 or -errno. */

@@ -842,7 +842,8 @@ static int npy_dtype(const char *descr) {
 
 /* One array at [buf, buf+len), whose bytes start at `base` in the file. */
 static int npy_tensor(struct conv *c, struct scan_ctx *ctx, const uint8_t *buf, size_t len, uint64_t base,
-                      const char *name) {
+                      const char *array) {
+        const char *name = array[0] ? array : "(the array)";
         struct npy_header h;
         struct plan_tensor pt;
         int r, dtype;
@@ -866,7 +867,7 @@ static int npy_tensor(struct conv *c, struct scan_ctx *ctx, const uint8_t *buf, 
                 return fail(c, "'%s': the array needs %llu bytes of data, the file has %zu", name,
                             (unsigned long long) h.data_size, len - h.data_offset);
         memset(&pt, 0, sizeof(pt));
-        snprintf(pt.name, sizeof(pt.name), "%s", name);
+        snprintf(pt.name, sizeof(pt.name), "%s", array);
         pt.dtype = (uint8_t) dtype;
         pt.ndim = h.ndim;
         memcpy(pt.shape, h.shape, sizeof(pt.shape));

@@ -983,7 +983,7 @@ static int cmd_convert(int argc, char **argv) {
         struct manifest_set *manifests = NULL;
         struct scan_run *s = NULL;
         struct job j = { .id = 1 };
-        struct worker w = { .pid = -1, .sock = -1 };
+        struct worker w = { .pid = -1, .sock = -1 }, hw = { .pid = -1, .sock = -1 };
         struct scan_report *hash_report = NULL;
         struct plan plan;
         struct plan_receiver rx;
@@ -1103,10 +1103,22 @@ static int cmd_convert(int argc, char **argv) {
         j.size = (uint64_t) in_st.st_size;
         job_expectation(s, &j);
 
-        /* 1. The normal scan and policy. */
+        /* 1. The normal scan and policy. The source hash __metadata__ needs is
+         * taken meanwhile by a second worker (hashing reads, it parses nothing):
+         * reading every byte is the slowest step, so it starts first. A manifest
+         * that wants the hash for the verdict has the scan take it instead. */
         if ((r = worker_start(&w, "/proc/self/exe")) < 0) {
                 fprintf(stderr, "modelgate: cannot start a scanner worker: %s\n", strerror(-r));
                 goto done;
+        }
+        if (!(manifest_hash_flags(j.expect) & WP_FLAG_SHA256)) {
+                if ((r = worker_start(&hw, "/proc/self/exe")) < 0 ||
+                    (r = worker_submit(&hw, 3, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, in_fd, hash_report,
+                                       monotonic_ms() + s->timeout_ms)) < 0) {
+                        fprintf(stderr, "modelgate: cannot start a hashing worker: %s\n", strerror(-r));
+                        goto done;
+                }
+                hashing = true;
         }
         r = worker_submit(&w, j.id, manifest_hash_flags(j.expect), in_fd, j.report, monotonic_ms() + s->timeout_ms);
         if (r == 0)
@@ -1149,21 +1161,7 @@ static int cmd_convert(int argc, char **argv) {
                 goto done;
         }
 
-        /* 3. The source hash for __metadata__: from the scan when a manifest asked
-         * for it, else hashed by the worker while the data is copied here. */
-        if (j.report->has_sha256)
-                memcpy(sha, j.report->sha256, sizeof(sha));
-        else {
-                r = worker_submit(&w, 3, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, in_fd, hash_report,
-                                  monotonic_ms() + s->timeout_ms);
-                if (r < 0) {
-                        fprintf(stderr, "modelgate convert: %s: cannot hash: %s\n", in_esc, strerror(-r));
-                        goto done;
-                }
-                hashing = true;
-        }
-
-        /* 4. Write. */
+        /* 3. Write; the hash comes in at the end. */
         convert_stem(in, stem, sizeof(stem));
         r = convert_layout(&plan, stem, j.report->has_license ? j.report->license : NULL, &layout, err, sizeof(err));
         if (r < 0) {
@@ -1180,13 +1178,18 @@ static int cmd_convert(int argc, char **argv) {
                 goto done;
         }
         if (hashing) {
-                r = convert_wait_report(&w, monotonic_ms() + s->timeout_ms);
-                if (r < 0 || w.rx.error < 0 || !hash_report->has_sha256) {
+                r = convert_wait_report(&hw, hw.deadline_ms);
+                if (r < 0 || hw.rx.error < 0 || !hash_report->has_sha256) {
                         fprintf(stderr, "modelgate convert: %s: cannot hash: %s; nothing was written\n", in_esc,
-                                r < 0 ? worker_trouble(r) : strerror(w.rx.error < 0 ? -w.rx.error : EIO));
+                                r < 0 ? worker_trouble(r) : strerror(hw.rx.error < 0 ? -hw.rx.error : EIO));
                         goto done;
                 }
                 memcpy(sha, hash_report->sha256, sizeof(sha));
+        } else if (j.report->has_sha256)
+                memcpy(sha, j.report->sha256, sizeof(sha));
+        else {
+                fprintf(stderr, "modelgate convert: %s: the scan returned no hash; nothing was written\n", in_esc);
+                goto done;
         }
         convert_set_sha256(&layout, sha);
         /* The bytes copied must be the bytes scanned, planned and hashed. */
@@ -1204,12 +1207,13 @@ done:
         convert_out_abort(&o);
         convert_layout_free(&layout);
         plan_free(&plan);
-        if (w.pid > 0) {
-                if (w.busy)
-                        worker_stop(&w);
-                else
-                        worker_finish(&w);
-        }
+        for (struct worker *x = &w; x; x = x == &w ? &hw : NULL)
+                if (x->pid > 0) {
+                        if (x->busy)
+                                worker_stop(x);
+                        else
+                                worker_finish(x);
+                }
         if (in_fd >= 0)
                 close(in_fd);
         free(j.report);
