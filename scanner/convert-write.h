@@ -15,9 +15,9 @@
 /* The reference crate's MAX_HEADER_SIZE; a longer header would not load. */
 #define CONVERT_HEADER_MAX 100000000
 
-/* A strided tensor is gathered from a copy of the part of its storage it reads;
- * that part may be at most this large (a transposed 16k x 16k fp32 weight is 1 GiB,
- * so such a tensor is refused instead, naming it). */
+/* A strided tensor is gathered from an in-memory copy of the part of its storage
+ * it reads; that part may be at most this large (a transposed 16k x 16k fp32
+ * weight just fits; a larger one is refused, naming it). */
 #define CONVERT_GATHER_MAX ((uint64_t) 1 << 30)
 
 #define CONVERT_ERROR_MAX 512
