@@ -331,6 +331,11 @@ static int walk_dict(struct conv *c, const struct ts_value *v, size_t len, unsig
                         return 0;
                 return add_leaf(c, len, LEAF_VALUE, NULL, "{}");
         }
+        /* Every entry is sorted, kept or not: it counts, so that one big dict
+         * reached many times through the memo cannot multiply the work. */
+        c->visits += n;
+        if (c->visits > CONVERT_VISITS_MAX)
+                return fail(c, "the object graph has more than %zu entries to flatten", CONVERT_VISITS_MAX);
         for (size_t i = 0; i < n; i++) {
                 const struct ts_value *k = &v->seq->v[2 * i];
                 if (k->kind != TS_STR && k->kind != TS_INT)
@@ -378,6 +383,9 @@ static int walk_seq(struct conv *c, const struct ts_value *v, size_t len, unsign
         const struct ts_seq *q = v->seq;
         bool scalars = true;
 
+        c->visits += q->n;
+        if (c->visits > CONVERT_VISITS_MAX)
+                return fail(c, "the object graph has more than %zu entries to flatten", CONVERT_VISITS_MAX);
         for (size_t i = 0; i < q->n; i++)
                 scalars &= is_scalar(&q->v[i]);
         if (scalars && len > 0) {
@@ -719,10 +727,12 @@ static bool caseeq(const uint8_t *a, size_t n, const char *b) {
         return true;
 }
 
-/* "<prefix>/" followed by a record name torch.save (1.6 to 2.x) writes. */
+/* "<prefix>/" followed by a record name torch.save (1.6 to 2.x) writes: the
+ * pickle, its version records, and data/<key> storages. */
 static bool torch_record_known(const struct zip_entry *e, const char *prefix) {
         static const char *const records[] = { "data.pkl", "version", ".data/version", "byteorder",
-                                               ".data/serialization_id" };
+                                               ".data/serialization_id", ".format_version",
+                                               ".storage_alignment" };
         size_t pl = strlen(prefix), n;
         const uint8_t *rest;
 

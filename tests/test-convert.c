@@ -651,6 +651,26 @@ static void x_dag(struct buf *b) {
         p_get(b, 201);
 }
 
+/* One dict of 2000 entries (all the same key) reached 5000 times: little to
+ * write, a lot to sort. */
+static void x_wide_dag(struct buf *b) {
+        p_op(b, '}');
+        p_op(b, '(');
+        for (int i = 0; i < 2000; i++) {
+                p_s(b, "k");
+                p_int(b, 1);
+        }
+        p_op(b, 'u');
+        p_put(b, 202);
+        p_op(b, '0');
+        p_s(b, "wide");
+        p_op(b, ']');
+        p_op(b, '(');
+        for (int i = 0; i < 5000; i++)
+                p_get(b, 202);
+        p_op(b, 'e');
+}
+
 static void x_long_name(struct buf *b) {
         char name[PLAN_NAME_MAX + 8];
         memset(name, 'n', sizeof(name) - 1);
@@ -692,6 +712,7 @@ static void flattening_refusals_name_the_key(void) {
         refused_with(x_deep, "'deep", "nested more than");
         refused_with(x_cycle, "'loop", "nested more than");
         refused_with(x_dag, "entries to flatten", NULL);
+        refused_with(x_wide_dag, "entries to flatten", NULL);
         refused_with(x_long_name, "longer than", NULL);
         refused_with(x_quantized_storage, "'z'", "QInt32Storage");
 }
@@ -972,6 +993,15 @@ static void plan_receiver_rejects_violations(void) {
         plan_receiver_start(&rx, 9, 1000, &p);
         TAP_CHECK(plan_receiver_feed(&rx, &m, sizeof(m)) == -EBADMSG);       /* a report message */
         plan_free(&p);
+
+        /* And the report receiver takes no plan message. */
+        struct scan_report *r = malloc(sizeof(*r));
+        struct wp_receiver wrx;
+        wp_receiver_start(&wrx, 9, r);
+        msg_init(&m, WP_PLAN_TENSOR, 9);
+        m.u.plan_tensor = good_tensor();
+        TAP_CHECK(wp_receiver_feed(&wrx, &m, sizeof(m)) == -EBADMSG);
+        free(r);
 }
 
 /* ---- writing ---- */
