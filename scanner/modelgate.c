@@ -1049,11 +1049,11 @@ static int cmd_convert(int argc, char **argv) {
         }
         {
                 char *d = dirname(dir);
-                if (stat(d, &st2) < 0 || !S_ISDIR(st2.st_mode)) {
-                        int e = errno;
+                int e = stat(d, &st2) < 0 ? errno : S_ISDIR(st2.st_mode) ? 0 : ENOTDIR;
+                if (e) {
                         report_escape(perr, sizeof(perr), (const uint8_t *) d, strlen(d), NULL);
                         fprintf(stderr, "modelgate convert: %s: its directory %s %s\n", out_esc, perr,
-                                S_ISDIR(st2.st_mode) || e == ENOENT ? "does not exist" : strerror(e));
+                                e == ENOENT ? "does not exist" : e == ENOTDIR ? "is not a directory" : strerror(e));
                         free(dir);
                         return 2;
                 }
