@@ -12,6 +12,12 @@
 #include "convert-plan.h"
 #include "worker-proto.h"
 
+/* Plan messages share the worker message's union: they must not make every
+ * message of every scan larger. */
+_Static_assert(sizeof(struct plan_tensor) <= sizeof(struct finding) && sizeof(struct plan_meta) <= sizeof(struct finding) &&
+               sizeof(struct plan_done) <= sizeof(struct finding),
+               "a plan message outgrows the largest report message");
+
 static const struct {
         const char *name;
         unsigned size;
