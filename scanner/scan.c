@@ -48,8 +48,9 @@ static bool looks_like_text(const uint8_t *buf, size_t len) {
                 if (c == 0)
                         return false;
                 if (c < 0x80) {
-                        if (c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f' && c != 0x1b)
-                                return false;
+                        /* Other control characters are still text to Python's
+                         * open(encoding='utf-8') and to Jinja2, which renders a
+                         * template around them. */
                         i++;
                         continue;
                 }
