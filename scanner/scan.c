@@ -197,10 +197,16 @@ static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t
                 int r = keras_json_parse(buf, len, &doc, err, sizeof(err));
                 if (r == 0) {
                         const struct json_value *root = json_root(doc);
+                        uint32_t before = ctx->report->n_findings;
                         template_check_tokenizer_config(ctx, root);
+                        bool config_template_found = ctx->report->n_findings != before;
                         if (keras_config_sniff(root))
                                 keras_config_scan(ctx, root);
                         json_free(doc);
+                        /* Valid JSON can be a Jinja2 template too (a .jinja file
+                         * holding ["{{ ... }}"]): what renders it sees no JSON. */
+                        if (!config_template_found && template_sniff(buf, len) && template_compiles(buf, len))
+                                template_check(ctx, "template", buf, len);
                         return FMT_JSON;
                 }
                 if (r == -E2BIG || r == -ENOMEM) {
