@@ -684,6 +684,8 @@ static void handle_event(const struct fanotify_event_metadata *m) {
          * yet, and an empty file runs nothing. */
         if (st.st_size > 0 && !unnamed)
                 find_expectation(raw, &expect, &unlisted);
+        else if (st.st_size > 0)   /* unnamed: no manifest can list a path we cannot read */
+                unlisted = policy_require_manifest(D.policy);
         /* A cached verdict carries the SHA-256 it was checked against (if any); an
          * expectation it cannot vouch for means a scan of its own. */
         if (verdict_cache_get(D.cache, &key, &cv) && !unlisted &&

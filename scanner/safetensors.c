@@ -10,6 +10,7 @@
 
 #include "cursor.h"
 #include "json.h"
+#include "pickle.h"
 #include "safetensors.h"
 
 /* JSON values in one header: a tensor takes about ten (object, dtype, shape and its
@@ -416,6 +417,13 @@ enum mg_format safetensors_scan(struct scan_ctx *ctx, const uint8_t *buf, size_t
                 i++;
         }
         st_layout_check(ctx, tensors, nt, (uint64_t) cursor_left(&c));
+        /* One file, two readings: the length's first byte may be a pickle opcode
+         * whose argument swallows the header, and torch.load's legacy path or
+         * pickle.load would run what follows in the tensor data. */
+        if (pickle_sniff(buf, len)) {
+                scan_finding(ctx, RULE_MALFORMED, SEV_HIGH, "safetensors file is also a pickle stream; scanned as one too");
+                pickle_scan_all(ctx, buf, len);
+        }
 out:
         free(tensors);
         json_free(doc);

@@ -48,8 +48,9 @@ static bool looks_like_text(const uint8_t *buf, size_t len) {
                 if (c == 0)
                         return false;
                 if (c < 0x80) {
-                        if (c < 0x20 && c != '\n' && c != '\r' && c != '\t' && c != '\f' && c != 0x1b)
-                                return false;
+                        /* Other control characters are still text to Python's
+                         * open(encoding='utf-8') and to Jinja2, which renders a
+                         * template around them. */
                         i++;
                         continue;
                 }
@@ -196,10 +197,16 @@ static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t
                 int r = keras_json_parse(buf, len, &doc, err, sizeof(err));
                 if (r == 0) {
                         const struct json_value *root = json_root(doc);
+                        uint32_t before = ctx->report->n_findings;
                         template_check_tokenizer_config(ctx, root);
+                        bool config_template_found = ctx->report->n_findings != before;
                         if (keras_config_sniff(root))
                                 keras_config_scan(ctx, root);
                         json_free(doc);
+                        /* Valid JSON can be a Jinja2 template too (a .jinja file
+                         * holding ["{{ ... }}"]): what renders it sees no JSON. */
+                        if (!config_template_found && template_sniff(buf, len) && template_compiles(buf, len))
+                                template_check(ctx, "template", buf, len);
                         return FMT_JSON;
                 }
                 if (r == -E2BIG || r == -ENOMEM) {

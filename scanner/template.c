@@ -1052,10 +1052,22 @@ static bool brace_is_dict(const struct tpl *t, size_t open) {
 
 static const char *const known_tags[] = {
         "for", "endfor", "if", "elif", "else", "endif", "set", "endset", "macro", "endmacro", "call", "endcall",
-        "filter", "endfilter", "block", "endblock", "extends", "include", "import", "from", "with", "endwith",
+        "filter", "endfilter", "block", "endblock", "extends", "include", "import", "from", "with", "endwith", "print",
         "autoescape", "endautoescape", "raw", "endraw", "do", "break", "continue", "trans", "pluralize",
         "endtrans", "generation", "endgeneration", NULL,
 };
+
+/* Tokens [.., i] end a test name after "is" or "is not" ("x is divisibleby 3",
+ * "x is foo.bar y"): Jinja2 takes one operand after it as the test's argument. */
+static bool ends_test_name(const struct tpl *t, size_t i) {
+        if (t->tok[i].kind != TK_NAME)
+                return false;
+        while (i >= 2 && op_is(t, i - 1, ".") && t->tok[i - 2].kind == TK_NAME)
+                i -= 2;
+        if (i >= 2 && name_is(t, i - 1, "not"))
+                i--;
+        return i >= 1 && name_is(t, i - 1, "is");
+}
 
 static bool block_compiles(const struct tpl *t) {
         if (t->n == 0)
@@ -1083,7 +1095,7 @@ static bool block_compiles(const struct tpl *t) {
         size_t depth = 0;
         for (size_t i = 0; i < t->n; i++) {
                 const struct tpl_tok *k = &t->tok[i];
-                if (i > 0 && is_operand(t, i - 1) && is_operand(t, i))
+                if (i > 0 && is_operand(t, i - 1) && is_operand(t, i) && !ends_test_name(t, i - 1))
                         return false;
                 if (k->kind != TK_OP)
                         continue;

@@ -403,6 +403,34 @@ def main():
         tap(bool(recs) and open_status(bad) == "EPERM",
             "SIGHUP with a broken manifest is refused naming it, and the old manifests stay in force",
             [r.get("MESSAGE") for r in recs][-2:])
+        # require_manifest: a file whose path is longer than a page (the agent
+        # cannot read its name, so no manifest can list it) is refused too.
+        with open(policy, "w") as fh:
+            json.dump({"require_manifest": True}, fh)
+        n_reloads = len(journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since))
+        d.p.send_signal(signal.SIGHUP)
+        wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > n_reloads)
+        deep_parts = ["d" * 200] * 22
+        fd = os.open(w, os.O_RDONLY | os.O_DIRECTORY)
+        for part in deep_parts:
+            os.mkdir(part, dir_fd=fd)
+            nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        wfd = os.open("model.bin", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(wfd, BENIGN_25)
+        os.close(wfd)
+        os.close(fd)
+        p = run([PY, "-c", "import os,sys\nfor part in sys.argv[1:]: os.chdir(part)\ntry:\n"
+                           " os.close(os.open('model.bin', os.O_RDONLY)); print('ok')\n"
+                           "except OSError as e: print(__import__('errno').errorcode[e.errno])"] + [w] + deep_parts)
+        st_deep = p.stdout.decode().strip()
+        with open(os.path.join(w, "unlisted.bin"), "wb") as fh:
+            fh.write(BENIGN_25)
+        st_short = open_status(os.path.join(w, "unlisted.bin"))
+        tap(st_deep == "EPERM" and st_short == "EPERM",
+            "require_manifest: an unlisted file is refused, also under a path longer than a page",
+            f"deep={st_deep} short={st_short}")
         with open(policy, "w") as fh:
             fh.write("{}")
         n_reloads = len(journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since))

@@ -1075,6 +1075,8 @@ static void test_template_compiles_tells_templates_from_source(void) {
                 "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
                 "{{ ''.__class__.__mro__[1].__subclasses__() }}",
                 "{% generation %}{{ m }}{% endgeneration %}{% for x in y %}{% break %}{% endfor %}",
+                "{{ 3 is divisibleby 3 }}{{ x is not sameas none }}{{ x is a.b 'c' }}",   /* a test's argument */
+                "{% print x %}",
         };
         for (size_t i = 0; i < sizeof(not_templates) / sizeof(*not_templates); i++)
                 if (template_compiles((const uint8_t *) not_templates[i], strlen(not_templates[i]))) {
