@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "archive.h"
+#include "zip.h"
 #include "json.h"
 #include "keras.h"
 #include "template.h"
@@ -29,6 +30,10 @@
 /* Files larger than this have their HDF5 user-block offsets probed without
  * readahead (below it, the probes fall inside what any parse reads anyway). */
 #define SCAN_PROBE_RANDOM_MIN ((uint64_t) 8 << 20)
+
+/* Text with NUL bytes is checked as a template up to this size (chat templates are
+ * kilobytes); past it, Jinja2 syntax in it is a finding rather than read. */
+#define SCAN_NUL_TEXT_MAX ((size_t) 64 << 20)
 
 /* How much of a file is looked at to decide whether it is text. */
 #define SNIFF_TEXT_BYTES 65536
@@ -59,6 +64,28 @@ static bool looks_like_text(const uint8_t *buf, size_t len) {
                         return false;
                 if (i + k >= n)
                         return n < len;   /* a character cut by the sniff window */
+                for (size_t j = 1; j <= k; j++)
+                        if ((buf[i + j] & 0xc0) != 0x80)
+                                return false;
+                i += k + 1;
+        }
+        return true;
+}
+
+/* Valid UTF-8 over all of [buf, buf+n), NUL allowed (Python decodes it; Jinja2
+ * renders around it). A character cut at n counts as valid when more follows. */
+static bool utf8_with_nul(const uint8_t *buf, size_t n, size_t len) {
+        for (size_t i = 0; i < n;) {
+                uint8_t c = buf[i];
+                if (c < 0x80) {
+                        i++;
+                        continue;
+                }
+                size_t k = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 && c <= 0xdf ? 1 : 0;
+                if (k == 0 || c > 0xf4)
+                        return false;
+                if (i + k >= n)
+                        return n < len;
                 for (size_t j = 1; j <= k; j++)
                         if ((buf[i + j] & 0xc0) != 0x80)
                                 return false;
@@ -226,6 +253,26 @@ static enum mg_format scan_text(struct scan_ctx *ctx, const uint8_t *buf, size_t
         return FMT_TEXT;
 }
 
+/* Data that is not text only because it holds NUL bytes is still a template to
+ * Python and Jinja2 (a chat_template.jinja with a NUL hides nothing from them). */
+static enum mg_format scan_unknown(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
+        size_t n = len < SCAN_NUL_TEXT_MAX ? len : SCAN_NUL_TEXT_MAX;
+
+        if (!memchr(buf, 0, len < SNIFF_TEXT_BYTES ? len : SNIFF_TEXT_BYTES) || !utf8_with_nul(buf, n, len) ||
+            !template_sniff(buf, n))
+                return FMT_UNKNOWN;
+        if (n < len) {
+                scan_finding(ctx, RULE_SCAN_ERROR, SEV_HIGH,
+                             "text with NUL bytes and Jinja2 syntax, larger than %zu MiB: not checked as a template",
+                             SCAN_NUL_TEXT_MAX >> 20);
+                return FMT_UNKNOWN;
+        }
+        if (!template_compiles(buf, len))
+                return FMT_UNKNOWN;
+        template_check(ctx, "template", buf, len);
+        return FMT_TEMPLATE;
+}
+
 static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, size_t len) {
         enum mg_format fmt = scan_sniff(buf, len);
 
@@ -233,11 +280,21 @@ static enum mg_format scan_dispatch(struct scan_ctx *ctx, const uint8_t *buf, si
          * that is also something else is read as HDF5 too. */
         if (fmt != FMT_HDF5 && hdf5_sniff_userblock(buf, len))
                 hdf5_scan(ctx, buf, len);
+        /* Likewise Python's zipfile (Keras 3 opens .keras files with it) reads a zip
+         * appended to anything: scan it, and say that the file is two things. */
+        size_t zip_start;
+        if (fmt != FMT_ZIP && zip_find_appended(buf, len, &zip_start)) {
+                scan_finding(ctx, RULE_ARCHIVE_TAMPERED, SEV_HIGH,
+                             "a zip archive is appended at offset %zu to %s data: readers that find a zip from its end "
+                             "(Python's zipfile, Keras) read it", zip_start, format_name(fmt));
+                scan_nested(ctx, "(appended zip)", buf + zip_start, len - zip_start);
+        }
         switch (fmt) {
         case FMT_TEXT:
                 return scan_text(ctx, buf, len);
-        case FMT_EMPTY:
         case FMT_UNKNOWN:
+                return scan_unknown(ctx, buf, len);
+        case FMT_EMPTY:
                 return fmt;
         case FMT_ZIP:
                 return zip_scan(ctx, buf, len);
@@ -341,8 +398,10 @@ int scan_fd(int fd, struct scan_report *r) {
          * page and not a readahead window (100 MB in all, measured); sequential
          * readers get readahead back for the real parse. */
         if ((uint64_t) st.st_size > SCAN_PROBE_RANDOM_MIN) {
+                size_t ignored;
                 (void) madvise(map, (size_t) st.st_size, MADV_RANDOM);
                 (void) hdf5_sniff_userblock(map, (size_t) st.st_size);
+                (void) zip_find_appended(map, (size_t) st.st_size, &ignored);
                 (void) madvise(map, (size_t) st.st_size, MADV_NORMAL);
         }
         scan_buffer(r, map, (size_t) st.st_size);

@@ -381,6 +381,27 @@ static int end_record_find(const uint8_t *buf, size_t len, size_t *ret) {
         return -ENODATA;
 }
 
+bool zip_find_appended(const uint8_t *buf, size_t len, size_t *ret_start) {
+        struct cursor c = cursor_make(buf, len);
+        uint32_t cd_size, cd_offset, sig;
+        size_t pos, cd_start;
+
+        if (end_record_find(buf, len, &pos) < 0 || cursor_seek(&c, pos + 12) < 0 || cursor_le32(&c, &cd_size) < 0 ||
+            cursor_le32(&c, &cd_offset) < 0)
+                return false;
+        if (cd_size > pos)
+                return false;
+        cd_start = pos - cd_size;
+        /* zip64 archives (offset 0xffffffff) at an offset are left to the zip
+         * reader's own checks when the file starts with one; here, the plain case. */
+        if (cd_offset == UINT32_MAX || cd_start <= cd_offset)
+                return false;
+        if (cursor_seek(&c, cd_start) < 0 || cursor_le32(&c, &sig) < 0 || (sig != ZIP_CDH_SIG && cd_size > 0))
+                return false;
+        *ret_start = cd_start - cd_offset;
+        return true;
+}
+
 static void archive_finding(struct scan_ctx *ctx, enum mg_rule rule, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 

@@ -59,6 +59,13 @@ struct zip_reader {
  * in, or -EBADMSG when there is no usable central directory (a MALFORMED finding
  * has been made), -E2BIG beyond ZIP_ENTRIES_MAX (finding made), -ENOMEM. */
 int zip_open(struct scan_ctx *ctx, const uint8_t *buf, size_t len, struct zip_reader *ret);
+
+/* A zip archive that does not start at byte 0 but ends the file, as Python's
+ * zipfile finds one (zipfile.is_zipfile, used by Keras 3 to open .keras files):
+ * the end record in the last 64 KiB, and a central directory where it says, once
+ * shifted by the bytes before the archive. Reads only the end of the file. Returns
+ * true with *ret_start, the offset where the archive's own offsets begin (> 0). */
+bool zip_find_appended(const uint8_t *buf, size_t len, size_t *ret_start);
 void zip_close(struct zip_reader *z);
 
 static inline size_t zip_count(const struct zip_reader *z) {
