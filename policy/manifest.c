@@ -171,6 +171,24 @@ struct loading {
         size_t errsz;
 };
 
+static int add_entry_alias(struct loading *l, const struct manifest_entry *e, const char *path) {
+        struct manifest_set *s = l->s;
+        if (s->n == s->cap) {
+                size_t cap = 2 * s->cap;
+                struct manifest_entry *n = realloc(s->entries, cap * sizeof(*n));
+                if (!n)
+                        return set_error(l->err, l->errsz, -ENOMEM, "%s: out of memory", l->source);
+                s->entries = n;
+                s->cap = cap;
+        }
+        s->entries[s->n] = *e;
+        s->entries[s->n].path = strdup(path);
+        if (!s->entries[s->n].path)
+                return set_error(l->err, l->errsz, -ENOMEM, "%s: out of memory", l->source);
+        s->n++;
+        return 0;
+}
+
 static int add_entry(struct loading *l, const char *rel, const char *sha256, const char *git_sha1, bool has_size,
                      uint64_t size) {
         struct manifest_set *s = l->s;
@@ -205,6 +223,13 @@ static int add_entry(struct loading *l, const char *rel, const char *sha256, con
         if (!e.path)
                 return set_error(l->err, l->errsz, -ENOMEM, "%s: out of memory", l->source);
         s->entries[s->n++] = e;
+
+        /* When the entry is a symbolic link (a Hugging Face snapshot's links to
+         * blobs/), the kernel names the file by its target: modelgated finds the
+         * entry under that name too. Resolved now; a link made later is not. */
+        char resolved[PATH_MAX];
+        if (realpath(joined, resolved) && strcmp(resolved, key) != 0)
+                return add_entry_alias(l, &e, resolved);
         return 0;
 }
 

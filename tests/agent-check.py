@@ -431,6 +431,29 @@ def main():
         tap(st_deep == "EPERM" and st_short == "EPERM",
             "require_manifest: an unlisted file is refused, also under a path longer than a page",
             f"deep={st_deep} short={st_short}")
+        # A manifest entry that is a symbolic link: the kernel names the file by
+        # its target, and the entry must still apply there.
+        store = os.path.join(w, "store")
+        links = os.path.join(w, "links")
+        os.makedirs(store)
+        os.makedirs(links)
+        for name, data in (("good", BENIGN_25), ("bad", b"\x80\x02X\x11\x00\x00\x00" + b"c" * 17 + b".")):
+            with open(os.path.join(store, name + ".bin"), "wb") as fh:   # created empty: allowed
+                fh.write(data)
+            os.symlink(os.path.join(store, name + ".bin"), os.path.join(links, name + ".bin"))
+        with open(manifest, "w") as fh:
+            json.dump({"root": links, "files": {f"{n}.bin": {"sha256": hashlib.sha256(BENIGN_25).hexdigest(), "size": 25}
+                                                for n in ("good", "bad")}}, fh)
+        with open(policy, "w") as fh:
+            json.dump({"manifests": [manifest]}, fh)
+        n_reloads = len(journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since))
+        d.p.send_signal(signal.SIGHUP)
+        wait_journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since, lambda rs: len(rs) > n_reloads)
+        st_good, st_bad = open_status(os.path.join(links, "good.bin")), open_status(os.path.join(links, "bad.bin"))
+        tap(st_good == "ok" and st_bad == "EPERM",
+            "a manifest entry that is a symlink applies to its target (the name the kernel reports)",
+            f"good={st_good} bad={st_bad}")
+
         with open(policy, "w") as fh:
             fh.write("{}")
         n_reloads = len(journal(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], since))
