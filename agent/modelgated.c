@@ -551,7 +551,7 @@ static void dispatch(void) {
                 }
                 if (!best)
                         return;
-                uint32_t flags = (best->expect.sha256[0] ? WP_FLAG_SHA256 : 0) |
+                uint32_t flags = (best->expect.sha256[0] || policy_hash_files(D.policy) ? WP_FLAG_SHA256 : 0) |
                                  (best->expect.git_sha1[0] ? WP_FLAG_GIT_SHA1 : 0);
                 if (worker_submit(&D.workers[i], best->id, flags, best->waiters[0].fd, best->report,
                                   job_deadline(best, flags & (WP_FLAG_SHA256 | WP_FLAG_GIT_SHA1))) < 0) {

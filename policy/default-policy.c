@@ -17,6 +17,7 @@ static const char builtin_json[] =
 "  \"require_license\": false,\n"
 "  \"ignore_marks\": false,\n"
 "  \"require_manifest\": false,\n"
+"  \"hash_files\": false,\n"
 "  \"watch\": [],\n"
 "  \"manifests\": [],\n"
 

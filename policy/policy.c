@@ -64,6 +64,7 @@ enum policy_key {
         KEY_ON_ERROR,
         KEY_IGNORE_MARKS,
         KEY_REQUIRE_MANIFEST,
+        KEY_HASH_FILES,
         _KEY_MAX,
 };
 
@@ -94,6 +95,7 @@ static const struct key_def {
         [KEY_REQUIRE_LICENSE] = { "require_license", KIND_BOOL, NULL },
         [KEY_IGNORE_MARKS] = { "ignore_marks", KIND_BOOL, NULL },
         [KEY_REQUIRE_MANIFEST] = { "require_manifest", KIND_BOOL, NULL },
+        [KEY_HASH_FILES] = { "hash_files", KIND_BOOL, NULL },
         [KEY_MANIFESTS] = { "manifests", KIND_PATHS, NULL },
         [KEY_FAIL_SEVERITY] = { "fail_severity", KIND_ENUM, severity_values },
         [KEY_ON_ERROR] = { "on_error", KIND_ENUM, on_error_values },
@@ -120,6 +122,7 @@ struct policy {
         bool require_license;
         bool ignore_marks;
         bool require_manifest;
+        bool hash_files;
         struct str_list list[_KEY_MAX];     /* sorted, without duplicates */
         struct global_pattern *allow, *deny; /* parsed list[KEY_*_GLOBALS], same order */
         char *canonical;
@@ -600,6 +603,7 @@ static int policy_canonicalize(struct policy *p) {
             (r = canonical_add_list(o, "deny_globals", &p->list[KEY_DENY_GLOBALS])) < 0)
                 return r;
         if (!cJSON_AddStringToObject(o, "fail_severity", severity_name(p->fail_severity)) ||
+            !cJSON_AddBoolToObject(o, "hash_files", p->hash_files) ||
             !cJSON_AddBoolToObject(o, "ignore_marks", p->ignore_marks) ||
             !cJSON_AddBoolToObject(o, "require_manifest", p->require_manifest))
                 return -ENOMEM;
@@ -674,6 +678,7 @@ static int policy_build(const struct policy_doc *base, const struct policy_doc *
         p->require_license = scalar[KEY_REQUIRE_LICENSE] > 0;
         p->ignore_marks = scalar[KEY_IGNORE_MARKS] > 0;
         p->require_manifest = scalar[KEY_REQUIRE_MANIFEST] > 0;
+        p->hash_files = scalar[KEY_HASH_FILES] > 0;
 
         for (size_t k = 0; k < _KEY_MAX; k++) {
                 const struct policy_doc *docs[] = { base, top };
@@ -774,6 +779,10 @@ enum mg_verdict policy_on_error(const struct policy *p) {
 
 bool policy_require_license(const struct policy *p) {
         return p->require_license;
+}
+
+bool policy_hash_files(const struct policy *p) {
+        return p->hash_files;
 }
 
 bool policy_require_manifest(const struct policy *p) {

@@ -49,6 +49,9 @@ bool policy_require_license(const struct policy *p);
 bool policy_ignore_marks(const struct policy *p);
 /* Every file must have an entry in a manifest (else HASH_MISMATCH, high). */
 bool policy_require_manifest(const struct policy *p);
+/* Hash every file scanned (its SHA-256 in every report and journal record), not
+ * only those with an expected hash. */
+bool policy_hash_files(const struct policy *p);
 size_t policy_watch_count(const struct policy *p);
 const char *policy_watch(const struct policy *p, size_t i);
 

@@ -602,7 +602,7 @@ static int cmd_scan(int argc, char **argv) {
         }
         s->policy = policy;
         s->manifests = manifests;
-        s->hash_all = hash_all;
+        s->hash_all = hash_all || policy_hash_files(policy);
         w.roots = argv + optind;
         w.n_roots = (size_t) (argc - optind);
         output_begin(&s->out, stdout, (enum output_format) format, policy);

@@ -112,6 +112,13 @@ def cases(tmp):
     tap(st == 0 and rep and all(f["sha256"] == hashlib.sha256(open(p, "rb").read()).hexdigest() for p, f in rep.items()),
         "--sha256 hashes every file", rep)
 
+    hpol = os.path.join(tmp, "hash-files.json")
+    with open(hpol, "w") as fh:
+        fh.write('{"hash_files": true}')
+    st, rep, err = scan_json(["--policy", hpol, repo])
+    tap(st == 0 and rep and all(f["sha256"] == hashlib.sha256(open(p, "rb").read()).hexdigest() for p, f in rep.items()),
+        "policy hash_files: every file hashed, as with --sha256", rep)
+
     # Tamper with one of two same-named files: matched by path, not basename.
     write(os.path.join(repo, "weights/b/model.bin"), b"\x00" * 1000 + b"weights-X")
     st, rep, err = scan_json(["--manifest", out, repo])
