@@ -368,7 +368,10 @@ static int read_small_file(const char *path, char **ret, size_t *ret_len) {
 static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
         size_t out = 0;
 
-        qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+        /* An empty listing ("[]") leaves entries NULL, which qsort() must not get
+         * even with a count of 0 (found by tests/fuzz/fuzz-manifest). */
+        if (s->n > 1)
+                qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
         for (size_t i = 0; i < s->n; i++) {
                 struct manifest_entry *e = &s->entries[i];
                 if (out > 0 && strcmp(s->entries[out - 1].path, e->path) == 0) {

@@ -217,10 +217,23 @@ bool report_string_valid(const char *s) {
         return true;
 }
 
-/* Member names are built by the scanner from names it has already escaped; they
- * are copied as they are (escaping again would turn "\x00" into "\x5cx00"). */
-static void copy_member(char *dst, size_t dstsize, const char *src) {
-        snprintf(dst, dstsize, "%s", src ? src : "");
+/* Member names and globals are built by the scanner from names it has already
+ * escaped; they are copied as they are (escaping again would turn "\x00" into
+ * "\x5cx00"), but only up to the first byte that is not valid UTF-8: a caller's
+ * snprintf() may have cut a character in two, and the worker receiver refuses a
+ * report with such a string (found by tests/fuzz/fuzz-pickle: a long dotted name). */
+static void copy_escaped(char *dst, size_t dstsize, const char *src) {
+        size_t len = src ? strlen(src) : 0, o = 0;
+
+        while (o < len) {
+                size_t n = utf8_valid_len((const uint8_t *) src + o, len - o);
+                if (n == 0 || o + n >= dstsize)
+                        break;
+                o += n;
+        }
+        if (o)
+                memcpy(dst, src, o);
+        dst[o] = '\0';
 }
 
 void report_add_finding(struct scan_report *r, enum mg_rule rule, enum mg_severity sev,
@@ -240,9 +253,9 @@ void report_add_finding(struct scan_report *r, enum mg_rule rule, enum mg_severi
         nf.rule = (uint8_t) rule;
         nf.severity = (uint8_t) sev;
         nf.via = (uint8_t) ((unsigned) via < _VIA_MAX ? via : VIA_NONE);
-        copy_member(nf.member, sizeof(nf.member), member);
+        copy_escaped(nf.member, sizeof(nf.member), member);
         /* A global is already escaped by report_add_global(); keep ':' as is. */
-        snprintf(nf.global, sizeof(nf.global), "%s", global ? global : "");
+        copy_escaped(nf.global, sizeof(nf.global), global);
         va_start(ap, fmt);
         vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
@@ -290,7 +303,7 @@ bool report_add_global(struct scan_report *r, const uint8_t *module, size_t modu
                 snprintf(g.qualname, sizeof(g.qualname), "\\x00");
         else
                 report_escape(g.qualname, sizeof(g.qualname), qualname, qualname_len, ": ");
-        copy_member(g.member, sizeof(g.member), member);
+        copy_escaped(g.member, sizeof(g.member), member);
         g.via = (uint8_t) via;
 
         for (size_t i = 0; i < r->n_globals; i++) {
