@@ -266,10 +266,16 @@ static void log_daemon(enum log_kind kind, int priority, const char *fmt, ...) {
 
 /* ---- jobs ------------------------------------------------------------------- */
 
+/* The job table is large (a job holds a path and a log record: ~10 KB each), so
+ * its loops stop at the last job in use, never walk its JOBS_MAX slots for nothing:
+ * one slot is one cache line and often one page, on every wakeup of the loop. */
 static struct job *job_find(const struct cache_key *k) {
-        for (size_t i = 0; i < JOBS_MAX && D.n_jobs; i++)
-                if (D.jobs[i].used && D.jobs[i].phase != JOB_HASHING && memcmp(&D.jobs[i].key, k, sizeof(*k)) == 0)
-                        return &D.jobs[i];
+        for (size_t i = 0, left = D.n_jobs; i < JOBS_MAX && left; i++)
+                if (D.jobs[i].used) {
+                        left--;
+                        if (D.jobs[i].phase != JOB_HASHING && memcmp(&D.jobs[i].key, k, sizeof(*k)) == 0)
+                                return &D.jobs[i];
+                }
         return NULL;
 }
 
@@ -540,9 +546,12 @@ static void dispatch(void) {
                         continue;
                 struct job *best = NULL;
                 bool big_ok = busy_big() + 1 < D.n_workers;
-                for (size_t k = 0; k < JOBS_MAX; k++) {
+                for (size_t k = 0, left = D.n_jobs; k < JOBS_MAX && left; k++) {
                         struct job *j = &D.jobs[k];
-                        if (!j->used || j->phase != JOB_QUEUED)
+                        if (!j->used)
+                                continue;
+                        left--;
+                        if (j->phase != JOB_QUEUED)
                                 continue;
                         if (j->size >= BIG_FILE_BYTES && !big_ok)
                                 continue;
@@ -915,9 +924,12 @@ static void tick(void) {
         }
         /* A job no worker took within the deadline (all busy with big files, or no
          * worker can be started) gets on_error: an opener never waits for ever. */
-        for (size_t k = 0; k < JOBS_MAX; k++) {
+        for (size_t k = 0, left = D.n_jobs; k < JOBS_MAX && left; k++) {
                 struct job *j = &D.jobs[k];
-                if (j->used && j->phase == JOB_QUEUED && now - j->queued_ms >= D.timeout_ms)
+                if (!j->used)
+                        continue;
+                left--;   /* counted before job_fail() frees it */
+                if (j->phase == JOB_QUEUED && now - j->queued_ms >= D.timeout_ms)
                         job_fail(j, "SCAN_TIMEOUT", "no scanner worker was free before the deadline");
         }
         dispatch();
