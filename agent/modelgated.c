@@ -108,6 +108,7 @@ struct job {
 
 struct daemon {
         int fan_fd, sig_fd, reload_pipe[2];
+        pid_t self_pid;                 /* getpid() is a system call: once, not per event */
         struct policy *policy;
         struct manifest_set *manifests; /* the policy's "manifests", loaded with it */
         const char *policy_path;
@@ -657,7 +658,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         }
         D.outstanding++;
         /* Our own opens (the reload thread's) and our workers' (exec) at once. */
-        if (m->pid == getpid() || is_worker_pid(m->pid)) {
+        if (m->pid == D.self_pid || is_worker_pid(m->pid)) {
                 D.allowed_fast++;
                 respond(m->fd, true);
                 return;
@@ -1184,6 +1185,7 @@ int main(int argc, char **argv) {
                 return 1;
         }
         raise_nofile();
+        D.self_pid = getpid();
         signal(SIGPIPE, SIG_IGN);
         signal(SIGIO, SIG_IGN);   /* lease-break notices for the read leases taken and dropped at once */
 
