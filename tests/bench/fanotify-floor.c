@@ -1,12 +1,17 @@
 /* fanotify-floor.c — the least a daemon that sees every open can cost: one
  * FAN_OPEN_PERM group answering FAN_ALLOW to every event from a blocking read()
- * loop. A benchmark baseline only: it decides nothing, logs nothing, opens nothing. */
+ * loop. A benchmark baseline only: it decides nothing, logs nothing, opens nothing.
+ * With -2 the answers are written by a second thread, to which the reading thread
+ * hands each event's fd through a pipe: the shape of fapolicyd (a reader and a
+ * decision thread), to tell what that shape is worth apart from any decision. */
 #ifndef _GNU_SOURCE            /* config.h defines it in the automake build */
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/fanotify.h>
 #include <unistd.h>
@@ -27,16 +32,46 @@ static int fail(const char *what) {
         return 1;
 }
 
+static int fan = -1;
+static int handoff[2] = { -1, -1 };     /* -2: event fds, reader -> answering thread */
+
+static int allow(int fd) {
+        struct fanotify_response r = { .fd = fd, .response = FAN_ALLOW };
+        if (write(fan, &r, sizeof r) != (ssize_t) sizeof r)
+                return -1;
+        close(fd);
+        return 0;
+}
+
+static void *answering_thread(void *arg) {
+        int fd;
+        (void) arg;
+        for (;;) {
+                ssize_t n = read(handoff[0], &fd, sizeof fd);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n != (ssize_t) sizeof fd || allow(fd) < 0) {
+                        perror("answering thread");
+                        _exit(1);
+                }
+        }
+        return NULL;
+}
+
 int main(int argc, char **argv) {
         /* modelgated places a filesystem mark: a mount mark misses opens made
          * through other mounts of the same filesystem (bind mounts, namespaces). */
         unsigned int mark_kind = FAN_MARK_FILESYSTEM;
         int opt;
 
-        while ((opt = getopt(argc, argv, "m")) != -1) {
-                if (opt != 'm')
+        bool two_threads = false;
+        while ((opt = getopt(argc, argv, "m2")) != -1) {
+                if (opt == 'm')
+                        mark_kind = FAN_MARK_MOUNT;
+                else if (opt == '2')
+                        two_threads = true;
+                else
                         goto usage;
-                mark_kind = FAN_MARK_MOUNT;
         }
         if (optind != argc - 1)
                 goto usage;
@@ -45,12 +80,15 @@ int main(int argc, char **argv) {
         if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
                 return fail("sigaction");
 
-        int fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_UNLIMITED_QUEUE,
+        fan = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_UNLIMITED_QUEUE,
                                 O_RDONLY | O_LARGEFILE | O_CLOEXEC);
         if (fan < 0)
                 return fail("fanotify_init");
         if (fanotify_mark(fan, FAN_MARK_ADD | mark_kind, FAN_OPEN_PERM, AT_FDCWD, argv[optind]) < 0)
                 return fail(argv[optind]);
+        pthread_t answerer;
+        if (two_threads && (pipe2(handoff, O_CLOEXEC) < 0 || pthread_create(&answerer, NULL, answering_thread, NULL) != 0))
+                return fail("answering thread");
         if (printf("ready\n") < 0 || fflush(stdout) != 0)
                 return fail("stdout");
 
@@ -73,15 +111,17 @@ int main(int argc, char **argv) {
                         }
                         if (ev->fd < 0)         /* FAN_NOFD: an overflow, impossible unbounded */
                                 continue;
-                        struct fanotify_response r = { .fd = ev->fd, .response = FAN_ALLOW };
-                        if (write(fan, &r, sizeof r) != (ssize_t) sizeof r)
+                        if (two_threads) {
+                                if (write(handoff[1], &ev->fd, sizeof ev->fd) != (ssize_t) sizeof ev->fd)
+                                        return fail("handing over an event");
+                        } else if (allow(ev->fd) < 0)
                                 return fail("fanotify response");
-                        close(ev->fd);
                 }
         }
 
 usage:
-        fprintf(stderr, "usage: %s [-m] DIR\n"
-                "  FAN_OPEN_PERM on DIR's filesystem (-m: on its mount), every open allowed\n", argv[0]);
+        fprintf(stderr, "usage: %s [-m] [-2] DIR\n"
+                "  FAN_OPEN_PERM on DIR's filesystem (-m: on its mount), every open allowed\n"
+                "  (-2: answered by a second thread, the reading thread only reads)\n", argv[0]);
         return 2;
 }

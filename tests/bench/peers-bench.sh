@@ -6,6 +6,8 @@
 #
 #  none                     nothing watching
 #  floor                    tests/bench/fanotify-floor: an allow-all FAN_OPEN_PERM listener
+#  floor -2                 the same, its answers written by a second thread (fapolicyd's
+#                           shape, a reader and a decider, without any decision)
 #  modelgated, cached       every file decided once before the measured runs
 #  modelgated, first sight  before each run the files are deleted and written anew (new
 #                           inodes, never seen), then each is opened exactly once
@@ -336,6 +338,11 @@ start_bg "$work/floor.log" "$floor" "$fs"
 wait_until fanotify-floor "$bg" grep -q '^ready$' "$work/floor.log"
 for t in $THREADS; do best_of "floor$t" "$t" "$OPENS"; done
 stop_watchers fanotify-floor
+# The same, answered by a second thread (fapolicyd's shape: a reader and a decider).
+start_bg "$work/floor2.log" "$floor" -2 "$fs"
+wait_until "fanotify-floor -2" "$bg" grep -q '^ready$' "$work/floor2.log"
+for t in $THREADS; do best_of "floor2-$t" "$t" "$OPENS"; done
+stop_watchers "fanotify-floor -2"
 
 skip_m='' skip_f='' skip_c=''
 if start_modelgated; then measure mg; else skip_m="skipped: modelgated did not start"; cat "$work/modelgated.log" >&2; fi
@@ -350,21 +357,23 @@ n1=$(field "${res[none1]}" mean_us) o1=$(field "${res[none1]}" opens_per_s) o4=$
 row() {         # LABEL KEY SKIP
         local l1 l4
         if [ -n "$3" ]; then
-                printf '| %s | %s | | | | | | |\n' "$1" "$3"
+                printf '| %s | %s | | | | | | | |\n' "$1" "$3"
                 return
         fi
         l1=${res[${2}1]} l4=${res[${2}4]}
         awk -v label="$1" -v m="$(field "$l1" mean_us)" -v p50="$(field "$l1" p50_us)" -v p99="$(field "$l1" p99_us)" \
             -v r1="$(field "$l1" opens_per_s)" -v r4="$(field "$l4" opens_per_s)" -v n1="$n1" -v o1="$o1" -v o4="$o4" \
-            'BEGIN { printf "| %s | %.2f | %.1f× | %.1f | %.0f | %.3f | %.0f | %.3f |\n",
-                     label, m, m / n1, p99, r1, r1 / o1, r4, r4 / o4 }'
+            'BEGIN { printf "| %s | %.2f | %.1f× | %.1f | %.1f | %.0f | %.3f | %.0f | %.3f |\n",
+                     label, m, m / n1, p50, p99, r1, r1 / o1, r4, r4 / o4 }'
 }
 echo
-echo "| row | 1 opener: µs/open (mean) | ratio to none | p99 µs | 1 opener: opens/s | ratio to none | 4 openers: opens/s | ratio to none |"
-echo "|---|---|---|---|---|---|---|---|"
-awk -v label="nothing watching" -v l="${res[none1]}" -v r4="$o4" -v m="$n1" -v r1="$o1" -v p99="$(field "${res[none1]}" p99_us)" \
-        'BEGIN { printf "| %s | %.2f | 1× | %.1f | %.0f | 1 | %.0f | 1 |\n", label, m, p99, r1, r4 }'
+echo "| row | 1 opener: µs/open (mean) | ratio to none | p50 µs | p99 µs | 1 opener: opens/s | ratio to none | 4 openers: opens/s | ratio to none |"
+echo "|---|---|---|---|---|---|---|---|---|"
+awk -v label="nothing watching" -v r4="$o4" -v m="$n1" -v r1="$o1" -v p50="$(field "${res[none1]}" p50_us)" \
+        -v p99="$(field "${res[none1]}" p99_us)" \
+        'BEGIN { printf "| %s | %.2f | 1× | %.1f | %.1f | %.0f | 1 | %.0f | 1 |\n", label, m, p50, p99, r1, r4 }'
 row "allow-all fanotify listener (fanotify-floor)" floor ""
+row "the same, answered by a 2nd thread (fanotify-floor -2)" floor2- ""
 row "modelgated, cached (second open)" mg-cached "$skip_m"
 row "modelgated, first sight (new file)" mg-first "$skip_m"
 row "fapolicyd permissive, cached" fa-cached "$skip_f"
