@@ -23,6 +23,9 @@ done
 command -v journalctl >/dev/null || skip "journalctl is missing"
 [ -x "$MODELGATED" ] || skip "$MODELGATED is not built"
 
+# tests/agent.sh may start and stop a journald of its own: not while this test runs.
+exec 9>/var/tmp/modelgate-tests-journald.lock
+flock -w 1800 9 || skip "tests/agent.sh held the journald lock for 30 minutes"
 tmp=$(mktemp -d /var/tmp/mg-journal-remote.XXXXXX)
 chmod 0755 "$tmp"             # the opener runs as nobody: it must reach the file
 pids=()
