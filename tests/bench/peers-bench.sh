@@ -107,7 +107,7 @@ if [ -z "${PEERS_BENCH_IN_NS:-}" ]; then
         done
         command -v unshare >/dev/null || skip "unshare (util-linux) is missing"
         unshare --mount --propagation private true 2>/dev/null || skip "cannot make a private mount namespace (unshare --mount)"
-        PEERS_BENCH_IN_NS=1 exec unshare --mount --propagation private "$BASH" "$0" "$@"
+        exec env PEERS_BENCH_IN_NS=1 unshare --mount --propagation private "$BASH" "$0" "$@"
 fi
 
 # ---- inside the private mount namespace ----------------------------------------------
