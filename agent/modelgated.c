@@ -36,6 +36,13 @@
 
 #define WORKERS_MAX 64
 #define OUTSTANDING_MAX 16384          /* event fds held at once; LimitNOFILE is sized above it */
+#define OUTSTANDING_MIN 16             /* below this many waiting opens, refuse to start */
+/* Descriptors needed besides event fds: stdio, both fanotify groups, signalfd,
+ * the reload pipe, mountinfo, journald and sd_notify sockets, a directory in
+ * ignore_outside_dir(), the reload thread's policy and manifest files; and per
+ * worker its socket, a hash fd and the pair made while it is restarted. */
+#define FD_RESERVE_FIXED 32
+#define FD_RESERVE_PER_WORKER 4
 #define JOBS_MAX 4096                  /* distinct files waiting or being scanned */
 #define WAITERS_MAX 1024               /* opens of one file waiting on one scan */
 #define SCAN_TIMEOUT_DEFAULT_S 60
@@ -129,6 +136,8 @@ struct daemon {
         size_t n_jobs;
         uint64_t next_job_id;
         unsigned outstanding;
+        unsigned outstanding_max;       /* event fds held at once: OUTSTANDING_MAX, or what RLIMIT_NOFILE allows */
+        unsigned long fd_refusals;      /* events the kernel denied: no fd could be installed */
         bool stopping;
         bool reloading;
         /* counters for STATUS= */
@@ -720,7 +729,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 } else
                         j = NULL;   /* a scan of its own, with its own expectation */
         }
-        if (!j && !D.stopping && D.outstanding <= OUTSTANDING_MAX)
+        if (!j && !D.stopping && D.outstanding <= D.outstanding_max)
                 j = job_new();
         if (!j || !job_add_waiter(j, m->fd, m->pid)) {
                 bool allow = policy_on_error(D.policy) == VERDICT_ALLOW || D.audit;
@@ -750,10 +759,20 @@ static void handle_event(const struct fanotify_event_metadata *m) {
 static void read_events(void) {
         char buf[EVENT_BUF_BYTES] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
         for (;;) {
-                ssize_t len = read(D.fan_fd, buf, sizeof(buf));
+                /* The kernel installs an fd for every event a read copies out, and
+                 * denies the open of any it cannot: read no more events than the fd
+                 * budget has room for (each is FAN_EVENT_METADATA_LEN bytes: no info
+                 * records are asked for). The rest wait in the kernel's queue. */
+                size_t room = D.outstanding < D.outstanding_max ? D.outstanding_max - D.outstanding : 0;
+                if (room == 0)
+                        return;
+                size_t want = room < sizeof(buf) / FAN_EVENT_METADATA_LEN ? room * FAN_EVENT_METADATA_LEN : sizeof(buf);
+                ssize_t len = read(D.fan_fd, buf, want);
                 if (len < 0) {
                         if (errno == EINTR)
                                 continue;
+                        if (errno == EMFILE || errno == ENFILE)
+                                D.fd_refusals++;   /* that event was denied by the kernel */
                         return;   /* EAGAIN: drained */
                 }
                 if (len == 0)
@@ -894,9 +913,10 @@ static void send_status(void) {
         snprintf(status, sizeof(status),
                  "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
                  "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu overflows, %zu jobs, "
-                 "%u open events",
+                 "%u open events (at most %u), %lu denied by the kernel for want of an fd",
                  D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
-                 D.flushes, D.failures, D.restarts, D.overflow, D.n_jobs, D.outstanding);
+                 D.flushes, D.failures, D.restarts, D.overflow, D.n_jobs, D.outstanding, D.outstanding_max,
+                 D.fd_refusals);
         journal_queue_notify(status);
 }
 
@@ -1036,12 +1056,27 @@ static int add_root(const char *dir) {
         return 0;
 }
 
-static void raise_nofile(void) {
+/* Raises RLIMIT_NOFILE to its hard limit and fits the number of event fds held at
+ * once under it, leaving the reserve the daemon needs for itself. Returns the budget,
+ * or -EMFILE when the limit leaves room for fewer than OUTSTANDING_MIN waiting
+ * opens (ret_limit and ret_need then say what there is and what is needed). */
+static int size_fd_budget(size_t n_workers, unsigned *ret_max, unsigned long *ret_limit, unsigned long *ret_need) {
         struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t reserve = FD_RESERVE_FIXED + FD_RESERVE_PER_WORKER * (rlim_t) n_workers;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        if (rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;
-                setrlimit(RLIMIT_NOFILE, &rl);
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        return -errno;
         }
+        if (rl.rlim_cur < reserve + OUTSTANDING_MIN) {
+                *ret_limit = (unsigned long) rl.rlim_cur;
+                *ret_need = (unsigned long) (reserve + OUTSTANDING_MIN);
+                return -EMFILE;
+        }
+        *ret_max = rl.rlim_cur - reserve > OUTSTANDING_MAX ? OUTSTANDING_MAX : (unsigned) (rl.rlim_cur - reserve);
+        return 0;
 }
 
 static void shutdown_now(void) {
@@ -1171,7 +1206,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "modelgated: out of memory\n");
                 return 1;
         }
-        raise_nofile();
+        unsigned long nofile = 0, nofile_need = 0;
+        if (size_fd_budget(D.n_workers, &D.outstanding_max, &nofile, &nofile_need) < 0) {
+                fprintf(stderr, "modelgated: RLIMIT_NOFILE is %lu, too low: each open waiting for a verdict holds a file "
+                                "descriptor, and the kernel refuses an open it cannot give one to. At least %lu are "
+                                "needed with %zu workers (the unit sets LimitNOFILE=65536)\n", nofile, nofile_need,
+                        D.n_workers);
+                return 1;
+        }
         signal(SIGPIPE, SIG_IGN);
         signal(SIGIO, SIG_IGN);   /* lease-break notices for the read leases taken and dropped at once */
 
@@ -1241,7 +1283,9 @@ int main(int argc, char **argv) {
                 enum { P_FAN, P_SIG, P_RELOAD, P_MOVES, P_MOUNTS, P_FIXED };
                 struct pollfd p[P_FIXED + WORKERS_MAX];
                 size_t map[WORKERS_MAX], n = P_FIXED;
-                p[P_FAN] = (struct pollfd) { .fd = D.fan_fd, .events = POLLIN };
+                /* At the fd budget, new opens wait in the kernel's queue. */
+                p[P_FAN] = (struct pollfd) { .fd = D.fan_fd,
+                                             .events = D.outstanding < D.outstanding_max ? POLLIN : 0 };
                 p[P_SIG] = (struct pollfd) { .fd = D.sig_fd, .events = POLLIN };
                 p[P_RELOAD] = (struct pollfd) { .fd = D.reload_pipe[0], .events = POLLIN };
                 p[P_MOVES] = (struct pollfd) { .fd = D.moves_fd, .events = POLLIN };

@@ -556,7 +556,7 @@ def case_nofile(env, scratch):
     p = run(["prlimit", "--nofile=24:24", MODELGATED, "--worker-exe", env.worker_exe, "--watch", env.w,
              "--policy", env.policy], timeout=10)
     msg = p.stderr.decode("utf-8", "replace")
-    tap(p.returncode == 1 and "RLIMIT_NOFILE" in msg and "ready" not in msg, todo="starts whatever the limit",
+    tap(p.returncode == 1 and "RLIMIT_NOFILE" in msg and "ready" not in msg,
         name="RLIMIT_NOFILE=24: modelgated refuses to start (exit 1) and says why", diag=f"rc={p.returncode} {msg}")
     note("nofile 24: " + msg.strip().splitlines()[-1] if msg.strip() else "nofile 24: (nothing said)")
     set_worker_mode(env, "real " + MODELGATE)
@@ -578,7 +578,7 @@ def case_nofile(env, scratch):
              if res.get(p, ("?",))[0] != ("EPERM" if i % 10 == 0 else "ok")]
     slowest = max((v[1] for v in res.values()), default=-1)
     note(f"nofile 128: 300 opens waiting at once, daemon fds {fds_peak} while they waited, slowest {slowest:.0f} ms")
-    tap(bg.started and not wrong and fds_peak < 128, todo="reads more events than it has fds for",
+    tap(bg.started and not wrong and fds_peak < 128,
         name=f"RLIMIT_NOFILE=128, 300 opens waiting at once: each gets its verdict (none refused for want of an fd), "
         f"the daemon holds {fds_peak} fds", diag=wrong[:5])
     tap(d.stop() == 0, "RLIMIT_NOFILE=128: exits 0 on SIGTERM")
