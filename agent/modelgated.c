@@ -46,6 +46,9 @@
 #define JOBS_MAX 4096                  /* distinct files waiting or being scanned */
 #define WAITERS_MAX 1024               /* opens of one file waiting on one scan */
 #define SCAN_TIMEOUT_DEFAULT_S 60
+#define PROBE_TIMEOUT_MS 5000          /* a restarted worker scans an empty file: milliseconds when healthy */
+#define RESTART_BACKOFF_MIN_MS 100     /* after a failed probe; doubled at each failure in a row */
+#define RESTART_BACKOFF_MAX_MS 5000    /* a crash loop costs each worker slot a start every 5 s */
 #define CACHE_ENTRIES_DEFAULT 65536
 #define BIG_FILE_BYTES ((off_t) 256 << 20)   /* files this big never take the last free worker */
 /* A job that hashes reads every byte: its deadline grows by the time that takes at
@@ -130,6 +133,14 @@ struct daemon {
         struct job *worker_job[WORKERS_MAX];
         size_t n_workers;
         unsigned long restarts;         /* worker starts that failed (retried every tick) */
+        /* A restarted worker scans an empty file (the probe) before any real one;
+         * a worker that fails it is started again only after a back-off. */
+        int probe_fd;
+        bool probing[WORKERS_MAX];
+        struct scan_report *probe_report[WORKERS_MAX];
+        unsigned probe_failures_in_row[WORKERS_MAX];
+        uint64_t next_start_ms[WORKERS_MAX];
+        unsigned long probe_failures;
         uint64_t timeout_ms;
         struct verdict_cache *cache;
         struct job jobs[JOBS_MAX];
@@ -469,10 +480,60 @@ static bool is_worker_pid(pid_t pid) {
 
 static void dispatch(void);
 
+/* Worker slot i is empty. It is filled again at once, unless its last worker never
+ * got through its probe: then only after a delay that doubles with each such
+ * failure in a row, up to RESTART_BACKOFF_MAX_MS. A binary that crashes at start
+ * (or cannot be executed, or cannot apply its sandbox) so costs a few starts a
+ * second, not one per open; a worker that passed its probe and then died on a
+ * file (a hostile one, say) is replaced at once, so one file does not slow the
+ * others down. */
+static void worker_schedule_restart(size_t i, bool probe_failed) {
+        uint64_t delay = 0;
+        if (probe_failed) {
+                unsigned n = ++D.probe_failures_in_row[i];
+                D.probe_failures++;
+                delay = (uint64_t) RESTART_BACKOFF_MIN_MS << (n - 1 < 10 ? n - 1 : 10);
+                if (delay > RESTART_BACKOFF_MAX_MS)
+                        delay = RESTART_BACKOFF_MAX_MS;
+        }
+        D.workers[i].pid = -1;
+        D.next_start_ms[i] = monotonic_ms() + delay;
+}
+
+/* Starts a worker in slot i and hands it the probe. */
+static void worker_restart(size_t i) {
+        int r = start_worker(i);
+        if (r == 0) {
+                if (!D.probe_report[i])
+                        D.probe_report[i] = malloc(sizeof(*D.probe_report[i]));
+                r = D.probe_report[i] ? worker_submit(&D.workers[i], 0, 0, D.probe_fd, D.probe_report[i],
+                                                      monotonic_ms() + PROBE_TIMEOUT_MS)
+                                      : -ENOMEM;
+                if (r == 0) {
+                        D.probing[i] = true;
+                        return;
+                }
+                worker_stop(&D.workers[i]);
+        } else
+                D.restarts++;
+        worker_schedule_restart(i, true);
+}
+
+/* No worker is running and every slot waits out a back-off: nothing can scan for
+ * a while, so opens are not kept waiting for one. */
+static bool workers_all_failing(void) {
+        for (size_t i = 0; i < D.n_workers; i++)
+                if (D.workers[i].pid > 0 || D.probe_failures_in_row[i] == 0)
+                        return false;
+        return true;
+}
+
 static void worker_broken(size_t i, const char *rule, const char *why) {
         struct job *j = D.worker_job[i];
+        bool probe_failed = D.probing[i];
         worker_stop(&D.workers[i]);
         D.worker_job[i] = NULL;
+        D.probing[i] = false;
         if (j) {
                 if (j->phase == JOB_HASHING) {
                         /* The denial stands; only the hash is missing from the log. */
@@ -483,12 +544,11 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
                 } else
                         job_fail(j, rule, why);
         }
-        /* Replaced at once; a start that fails is retried every tick (never given
-         * up: queued opens meanwhile meet their deadline and get on_error). */
-        if (start_worker(i) < 0) {
-                D.restarts++;
-                D.workers[i].pid = -1;
-        }
+        /* Never given up: queued opens meanwhile get on_error at their deadline,
+         * or at once while every slot is backing off. */
+        worker_schedule_restart(i, probe_failed);
+        if (D.next_start_ms[i] <= monotonic_ms())
+                worker_restart(i);
 }
 
 static void collect(size_t i) {
@@ -497,6 +557,16 @@ static void collect(size_t i) {
 
         if (r == 0)
                 return;
+        if (D.probing[i]) {
+                if (r < 0 || D.workers[i].rx.error < 0)
+                        worker_broken(i, NULL, NULL);
+                else {
+                        D.probing[i] = false;
+                        D.probe_failures_in_row[i] = 0;
+                }
+                dispatch();
+                return;
+        }
         if (r < 0) {
                 worker_broken(i, "SCAN_ERROR",
                               r == -EPIPE ? "the scanner worker died (crash or sandbox violation)"
@@ -544,8 +614,15 @@ static size_t busy_big(void) {
 /* Hands queued jobs to idle workers, oldest first. A big file never takes the last
  * free worker, so small files are not stuck behind a multi-GB scan. */
 static void dispatch(void) {
+        if (workers_all_failing()) {
+                for (size_t k = 0; k < JOBS_MAX; k++)
+                        if (D.jobs[k].used && D.jobs[k].phase == JOB_QUEUED)
+                                job_fail(&D.jobs[k], "SCAN_ERROR",
+                                         "no scanner worker is running: the last starts all failed their probe");
+                return;
+        }
         for (size_t i = 0; i < D.n_workers; i++) {
-                if (D.worker_job[i] || D.workers[i].pid <= 0)
+                if (D.worker_job[i] || D.probing[i] || D.workers[i].pid <= 0)
                         continue;
                 struct job *best = NULL;
                 bool big_ok = busy_big() + 1 < D.n_workers;
@@ -912,10 +989,11 @@ static void send_status(void) {
         char status[512];
         snprintf(status, sizeof(status),
                  "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
-                 "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu overflows, %zu jobs, "
+                 "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu failed worker probes, "
+                 "%lu overflows, %zu jobs, "
                  "%u open events (at most %u), %lu denied by the kernel for want of an fd",
                  D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
-                 D.flushes, D.failures, D.restarts, D.overflow, D.n_jobs, D.outstanding, D.outstanding_max,
+                 D.flushes, D.failures, D.restarts, D.probe_failures, D.overflow, D.n_jobs, D.outstanding, D.outstanding_max,
                  D.fd_refusals);
         journal_queue_notify(status);
 }
@@ -924,9 +1002,9 @@ static void tick(void) {
         uint64_t now = monotonic_ms();
 
         for (size_t i = 0; i < D.n_workers; i++) {
-                if (D.workers[i].pid <= 0 && start_worker(i) < 0)
-                        D.restarts++;
-                if (D.worker_job[i] && D.workers[i].deadline_ms <= now) {
+                if (D.workers[i].pid <= 0 && D.next_start_ms[i] <= now)
+                        worker_restart(i);
+                if ((D.worker_job[i] || D.probing[i]) && D.workers[i].pid > 0 && D.workers[i].deadline_ms <= now) {
                         char why[128];
                         snprintf(why, sizeof(why), "the scan did not finish within %llu s; the worker was killed",
                                  (unsigned long long) (D.timeout_ms / 1000));
@@ -986,11 +1064,13 @@ static const char *find_worker(void) {
 }
 
 /* Starts each worker and has it scan an empty in-memory file: proves the sandbox
- * can be applied here before any open is made to depend on it. */
+ * can be applied here before any open is made to depend on it. The file stays
+ * open as D.probe_fd: restarted workers scan it too. */
 static int probe_workers(void) {
         int fd = memfd_create("modelgate-probe", MFD_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        D.probe_fd = fd;
         for (size_t i = 0; i < D.n_workers; i++) {
                 struct scan_report *r = malloc(sizeof(*r));
                 int ret = r ? start_worker(i) : -ENOMEM;
@@ -1010,12 +1090,9 @@ static int probe_workers(void) {
                         }
                 }
                 free(r);
-                if (ret < 0) {
-                        close(fd);
+                if (ret < 0)
                         return ret;
-                }
         }
-        close(fd);
         return 0;
 }
 
@@ -1291,7 +1368,7 @@ int main(int argc, char **argv) {
                 p[P_MOVES] = (struct pollfd) { .fd = D.moves_fd, .events = POLLIN };
                 p[P_MOUNTS] = (struct pollfd) { .fd = D.mountinfo_fd, .events = POLLPRI };
                 for (size_t i = 0; i < D.n_workers; i++)
-                        if (D.worker_job[i] && D.workers[i].sock >= 0) {
+                        if ((D.worker_job[i] || D.probing[i]) && D.workers[i].sock >= 0) {
                                 p[n] = (struct pollfd) { .fd = D.workers[i].sock, .events = POLLIN };
                                 map[n - P_FIXED] = i;
                                 n++;

@@ -5,12 +5,16 @@
  * there (so a test can count starts). It never parses a file: it either becomes
  * the real worker or misbehaves on purpose.
  *
+ * Every mode but real and crash first answers one request, the probe that
+ * modelgated sends a new worker (an empty file), with an empty report, as the
+ * real worker would; the misbehaviour is for the next, a real file.
+ *
  *   real PATH       exec PATH as the real worker ("modelgate worker")
- *   hang            never read the socket
- *   silent          read the request, never answer
- *   crash           abort at once, before reading anything
- *   crash-on-job    read the request, then abort
- *   garbage         read the request, answer with bytes that are not a report */
+ *   crash           abort at once, before the probe
+ *   hang            then never read the socket again
+ *   silent          then read the request, never answer
+ *   crash-on-job    then read the request and abort
+ *   garbage         then read the request, answer bytes that are not a report */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,14 +23,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define WORKER_FD 3   /* scanner/worker-proto.h */
+#include "report.h"
+#include "worker-proto.h"
 
-static void read_request(void) {
-        char buf[512], cbuf[CMSG_SPACE(sizeof(int))];
-        struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
-        if (recvmsg(WORKER_FD, &mh, 0) <= 0)
+static uint64_t read_request(void) {
+        uint64_t job;
+        uint32_t flags;
+        int fd;
+        if (wp_recv_request(WORKER_FD, &job, &flags, &fd) < 0)
                 _exit(0);   /* the daemon closed the socket */
+        close(fd);
+        return job;
+}
+
+static void answer_probe(void) {
+        static struct scan_report r;
+        report_init(&r);
+        if (wp_send_report(WORKER_FD, read_request(), &r, 0) < 0)
+                _exit(0);
 }
 
 int main(void) {
@@ -66,6 +80,9 @@ int main(void) {
                 execve(mode + 5, argv, envp);
                 return 127;
         }
+        if (strcmp(mode, "crash") == 0)
+                abort();
+        answer_probe();
         if (strcmp(mode, "hang") == 0)
                 for (;;)
                         pause();
@@ -74,8 +91,6 @@ int main(void) {
                 for (;;)
                         pause();
         }
-        if (strcmp(mode, "crash") == 0)
-                abort();
         if (strcmp(mode, "crash-on-job") == 0) {
                 read_request();
                 abort();
