@@ -1,7 +1,9 @@
 /* journal-queue.c — the logger thread: takes records off a fixed ring and writes
  * them with sd_journal_send. It resolves the opener's executable and uid from
  * /proc (readlink and stat only: neither opens a file, so neither raises a
- * fanotify event that this daemon would have to answer). */
+ * fanotify event that this daemon would have to answer). A second thread sends
+ * sd_notify() states, so that a journald that does not read (stopped, stuck)
+ * holds up the records but never READY=1, STATUS= or WATCHDOG=1. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +22,10 @@ static struct log_record ring[JOURNAL_QUEUE_MAX];
 static unsigned head, len;
 static unsigned long dropped, dropped_reported;
 static bool stopping;
-static pthread_t thread;
+static pthread_t thread, notify_thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;          /* records queued, or stop */
+static pthread_cond_t notify_cond = PTHREAD_COND_INITIALIZER;   /* states queued, or stop */
 
 static const char *const message_ids[] = {
         [LOG_DENY] = MG_MSGID_DENY,
@@ -50,7 +53,7 @@ void journal_queue_notify(const char *state) {
                 n_pending_notify++;
         if (i < 8)
                 snprintf(pending_notify[i], sizeof(pending_notify[i]), "%s", state);
-        pthread_cond_signal(&cond);
+        pthread_cond_signal(&notify_cond);
         pthread_mutex_unlock(&lock);
 }
 
@@ -118,19 +121,8 @@ static void *logger(void *arg) {
         (void) arg;
         pthread_mutex_lock(&lock);
         for (;;) {
-                while (len == 0 && n_pending_notify == 0 && !stopping)
+                while (len == 0 && !stopping)
                         pthread_cond_wait(&cond, &lock);
-                if (n_pending_notify) {
-                        char states[8][512];
-                        unsigned n = n_pending_notify;
-                        memcpy(states, pending_notify, sizeof(states));
-                        n_pending_notify = 0;
-                        pthread_mutex_unlock(&lock);
-                        for (unsigned i = 0; i < n; i++)
-                                sd_notify(0, states[i]);
-                        pthread_mutex_lock(&lock);
-                        continue;
-                }
                 if (len == 0 && stopping)
                         break;
                 struct log_record r = ring[head];
@@ -150,8 +142,31 @@ static void *logger(void *arg) {
         return NULL;
 }
 
+static void *notifier(void *arg) {
+        (void) arg;
+        pthread_mutex_lock(&lock);
+        for (;;) {
+                while (n_pending_notify == 0 && !stopping)
+                        pthread_cond_wait(&notify_cond, &lock);
+                if (n_pending_notify == 0 && stopping)
+                        break;
+                char states[8][512];
+                unsigned n = n_pending_notify;
+                memcpy(states, pending_notify, sizeof(states));
+                n_pending_notify = 0;
+                pthread_mutex_unlock(&lock);
+                for (unsigned i = 0; i < n; i++)
+                        sd_notify(0, states[i]);
+                pthread_mutex_lock(&lock);
+        }
+        pthread_mutex_unlock(&lock);
+        return NULL;
+}
+
 int journal_queue_start(void) {
         int r = pthread_create(&thread, NULL, logger, NULL);
+        if (r == 0)
+                r = pthread_create(&notify_thread, NULL, notifier, NULL);
         return -r;
 }
 
@@ -159,6 +174,8 @@ void journal_queue_stop(void) {
         pthread_mutex_lock(&lock);
         stopping = true;
         pthread_cond_signal(&cond);
+        pthread_cond_signal(&notify_cond);
         pthread_mutex_unlock(&lock);
+        pthread_join(notify_thread, NULL);
         pthread_join(thread, NULL);
 }
