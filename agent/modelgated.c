@@ -991,10 +991,10 @@ static void send_status(void) {
                  "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
                  "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu failed worker probes, "
                  "%lu overflows, %zu jobs, "
-                 "%u open events (at most %u), %lu denied by the kernel for want of an fd",
+                 "%u open events (at most %u), %lu denied by the kernel for want of an fd, %lu journal records dropped",
                  D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
                  D.flushes, D.failures, D.restarts, D.probe_failures, D.overflow, D.n_jobs, D.outstanding, D.outstanding_max,
-                 D.fd_refusals);
+                 D.fd_refusals, journal_queue_dropped());
         journal_queue_notify(status);
 }
 

@@ -3,7 +3,7 @@
  * in flight too long) and killed: nothing here ever waits for an open without a
  * deadline. Prints key=value lines (flood) or one line per file (open-all).
  *
- *   fault-flood flood DIR SECONDS READERS WRITERS BOUND_MS
+ *   fault-flood flood DIR SECONDS READERS WRITERS BOUND_MS [malicious-only]
  *     DIR holds clean-N.pkl, evil-N.pkl and mut-N.pkl (made by the caller).
  *     Readers open them at random; writers create new files of both kinds, replace
  *     mut-N.pkl by rename with content of either kind, and rewrite a clean file of
@@ -57,6 +57,7 @@ struct shared {
 };
 
 static struct shared *S;
+static bool malicious_only;   /* readers open only evil-N.pkl: every open is a refusal to log */
 
 /* os.system(<4 chars>): always MAL_SIZE bytes. */
 static size_t malicious_content(char *buf, unsigned k) {
@@ -155,7 +156,7 @@ static void reader(struct slot *s, const char *dir, unsigned seed, unsigned n_cl
         char path[4096];
         unsigned st = seed * 2654435761u + 1;
         while (!S->stop) {
-                unsigned r = rnd(&st), kind = r % 3, i;
+                unsigned r = rnd(&st), kind = malicious_only ? 1 : r % 3, i;
                 if (kind == 0) {
                         i = (r >> 8) % n_clean;
                         snprintf(path, sizeof(path), "%s/clean-%u.pkl", dir, i);
@@ -367,11 +368,12 @@ int main(int argc, char **argv) {
         if (S == MAP_FAILED)
                 return 2;
         setvbuf(stdout, NULL, _IOLBF, 0);
-        if (argc == 7 && strcmp(argv[1], "flood") == 0)
+        malicious_only = argc == 8 && strcmp(argv[7], "malicious-only") == 0;
+        if ((argc == 7 || malicious_only) && strcmp(argv[1], "flood") == 0)
                 return flood(argv[2], atof(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
         if (argc >= 4 && strcmp(argv[1], "open-all") == 0)
                 return open_all(atoi(argv[2]), argc - 3, argv + 3);
-        fprintf(stderr, "usage: fault-flood flood DIR SECONDS READERS WRITERS BOUND_MS\n"
+        fprintf(stderr, "usage: fault-flood flood DIR SECONDS READERS WRITERS BOUND_MS [malicious-only]\n"
                         "       fault-flood open-all BOUND_MS FILE...\n");
         return 2;
 }
