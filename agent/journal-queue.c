@@ -214,12 +214,22 @@ int journal_queue_start(void) {
         return 0;
 }
 
+/* Joins t, or gives up at the deadline: a thread stuck in a send to a journald
+ * that does not read must not keep the daemon from exiting. */
+static void join_until(pthread_t t, const struct timespec *until) {
+        if (pthread_timedjoin_np(t, NULL, until) != 0)
+                pthread_detach(t);
+}
+
 void journal_queue_stop(void) {
+        struct timespec until;
         pthread_mutex_lock(&lock);
         stopping = true;
         pthread_cond_signal(&cond);
         pthread_cond_signal(&notify_cond);
         pthread_mutex_unlock(&lock);
-        pthread_join(notify_thread, NULL);
-        pthread_join(thread, NULL);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += JOURNAL_STOP_GRACE_MS / 1000;
+        join_until(notify_thread, &until);
+        join_until(thread, &until);
 }

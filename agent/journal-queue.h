@@ -17,6 +17,9 @@
  * this long, doubled each time up to the maximum. */
 #define JOURNAL_RETRY_MIN_MS 100
 #define JOURNAL_RETRY_MAX_MS 1000
+/* On stop, what is queued gets this long to reach journald; then the daemon exits
+ * anyway (every open was answered before). */
+#define JOURNAL_STOP_GRACE_MS 2000
 
 enum log_kind {
         LOG_DENY,
@@ -59,7 +62,7 @@ void journal_queue_notify(const char *state);
 /* The executable (escaped) and uid of a process, from /proc: readlink and stat,
  * no open. Cheap enough for the event thread on the paths that log. */
 void process_identity(pid_t pid, char *exe, size_t exesz, char *uid, size_t uidsz);
-void journal_queue_stop(void);          /* flushes what is queued, joins the threads */
+void journal_queue_stop(void);          /* flushes what is queued, joins the threads (bounded) */
 unsigned long journal_queue_dropped(void);
 
 #endif
