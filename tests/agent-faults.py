@@ -622,7 +622,9 @@ def case_sigterm(env, scratch):
     rc = d.stop(signal.SIGTERM, timeout=20)
     took = time.monotonic() - t0
     t.join(60)
-    note(f"SIGTERM mid-flood: exit after {took:.2f} s; flood {out.get('opens')} opens, slowest {out.get('max_latency_ms')} ms")
+    note(f"SIGTERM mid-flood: exit after {took:.2f} s; flood {out.get('opens')} opens, slowest "
+         f"{out.get('max_latency_ms')} ms; {out.get('violations')} malicious opens went through once it had exited "
+         f"(nothing is checked then)")
     tap(rc == 0 and took < 10, f"SIGTERM mid-flood: exit status 0 after {took:.2f} s", f"rc={rc}")
     tap(out.get("hung") == "0" and float(out.get("max_latency_ms", "1e9")) < 8000,
         f"SIGTERM mid-flood: no opener hangs (slowest {out.get('max_latency_ms')} ms)", out)
@@ -655,6 +657,210 @@ def case_sigkill(env, scratch):
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+# ---- a real systemd as PID 1 of a PID+mount namespace (as tests/systemd-boot.sh) ----
+
+SYSTEMD = "/lib/systemd/systemd"
+MASKED = """sysinit.target systemd-tmpfiles-setup.service systemd-tmpfiles-setup-dev.service
+    systemd-tmpfiles-clean.timer systemd-sysctl.service systemd-sysusers.service systemd-remount-fs.service
+    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount systemd-modules-load.service
+    systemd-update-utmp.service systemd-journal-flush.service systemd-random-seed.service systemd-pstore.service
+    systemd-timesyncd.service systemd-journal-catalog-update.service systemd-update-done.service ldconfig.service
+    systemd-journald-dev-log.socket systemd-journald-audit.socket systemd-machine-id-commit.service
+    systemd-firstboot.service systemd-hwdb-update.service""".split()
+
+
+class Booted:
+    """systemd booted in new PID, mount, cgroup, UTS and IPC namespaces, touching
+    nothing of the host's file systems: /run, /tmp, /var/tmp and the watched
+    directory are tmpfs mounts of its own, sysinit.target is masked."""
+
+    def __init__(self, scratch):
+        self.work = os.path.join(scratch, "boot")
+        self.pid1 = None
+        self.unshare = None
+        self.cgroup = None
+
+    def nsx(self, *cmd, timeout=15):
+        return run(["nsenter", "-t", str(self.pid1), "-p", "-m", "-u", "-i"] + list(cmd), timeout=timeout)
+
+    def sh(self, script, timeout=15):
+        return self.nsx("sh", "-c", script, timeout=timeout)
+
+    def show(self, prop):
+        return self.nsx("systemctl", "show", "-P", prop, "modelgated.service").stdout.decode().strip()
+
+    def boot(self, unit_in, timeout=30):
+        w = self.work
+        os.makedirs(os.path.join(w, "units", "modelgated.service.d"))
+        os.makedirs(os.path.join(w, "sbin"))
+        os.makedirs(os.path.join(w, "etc", "modelgate"))
+        # The daemon looks for its worker, modelgate, beside itself.
+        for b, name in ((MODELGATED, "modelgated"), (MODELGATE, "modelgate"), (FLOOD, "fault-flood")):
+            shutil.copy(b, os.path.join(w, "sbin", name))
+        with open(unit_in) as f:
+            unit = f.read().replace("@sbindir@", "/run/mgt/sbin").replace("@sysconfdir@", "/run/mgt/etc")
+        with open(os.path.join(w, "units", "modelgated.service"), "w") as f:
+            f.write(unit)
+        # Only the watchdog is shortened, so that a stall shows within the test.
+        with open(os.path.join(w, "units", "modelgated.service.d", "faults.conf"), "w") as f:
+            f.write("[Service]\nWatchdogSec=3s\n")
+        with open(os.path.join(w, "units", "mgt.target"), "w") as f:
+            f.write("[Unit]\nDescription=agent-faults: journald and nothing else\nDefaultDependencies=no\n"
+                    "Wants=systemd-journald.socket systemd-journald.service\n")
+        with open(os.path.join(w, "etc", "modelgate", "policy.json"), "w") as f:
+            f.write('{"watch": ["/run/mgt/models"]}\n')
+        with open(os.path.join(w, "evil.pkl"), "wb") as f:
+            f.write(EVIL)
+        with open(os.path.join(w, "clean.pkl"), "wb") as f:
+            f.write(clean(1))
+        make_tree(os.path.join(w, "f"), 2, 2, 2)   # for fault-flood
+        masks = " ".join(MASKED)
+        inner = f"""#!/bin/bash
+set -e
+mount --make-rprivate /
+mount -t proc proc /proc
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/systemd/system /run/systemd/journald.conf.d /run/mgt/models
+printf '[Journal]\\nStorage=volatile\\nReadKMsg=no\\nRateLimitBurst=0\\n' >/run/systemd/journald.conf.d/t.conf
+cp -r {w}/units/. /run/systemd/system/
+cp -r {w}/sbin {w}/etc /run/mgt/
+for u in {masks}; do ln -sf /dev/null /run/systemd/system/$u; done
+mount -t tmpfs -o mode=755 tmpfs /run/mgt/models
+cp -r {w}/evil.pkl {w}/clean.pkl {w}/f /run/mgt/models/
+for d in /tmp /var/tmp; do mount -t tmpfs -o mode=1777 tmpfs $d; done
+mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+exec env -i container=agent-faults PATH=/usr/sbin:/usr/bin:/sbin:/bin \\
+        {SYSTEMD} --system --unit=mgt.target --log-target=journal-or-kmsg </dev/null >/dev/null 2>&1
+"""
+        with open(os.path.join(w, "inner.sh"), "w") as f:
+            f.write(inner)
+        os.chmod(os.path.join(w, "inner.sh"), 0o755)
+        cg2 = None
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                parts = line.split()
+                if parts[2] == "cgroup2":
+                    cg2 = parts[1]
+                    break
+        if not cg2:
+            return "no cgroup2 hierarchy mounted"
+        self.cgroup = os.path.join(cg2, f"mg-faults-{os.getpid()}")
+        try:
+            os.mkdir(self.cgroup)
+        except OSError as e:
+            return f"cannot create a cgroup: {e}"
+        cg = self.cgroup
+        self.unshare = subprocess.Popen(
+            ["sh", "-c", f'echo $$ > "{cg}/cgroup.procs" && exec unshare --pid --fork --mount --cgroup --uts --ipc '
+                         f'"{w}/inner.sh"'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < end and self.unshare.poll() is None:
+            kids = run(["pgrep", "-P", str(self.unshare.pid)]).stdout.split()
+            if kids:
+                self.pid1 = int(kids[0])
+                try:
+                    exe = os.readlink(f"/proc/{self.pid1}/exe")
+                except OSError:
+                    exe = ""
+                if exe == os.path.realpath(SYSTEMD):
+                    state = self.nsx("systemctl", "is-system-running").stdout.decode().strip()
+                    if state in ("running", "degraded"):
+                        return None
+            time.sleep(0.1)
+        return f"systemd did not boot in a private PID namespace here (state: {state or 'none'})"
+
+    def cleanup(self):
+        if self.pid1:
+            try:
+                os.kill(self.pid1, signal.SIGKILL)
+            except OSError:
+                pass
+        if self.unshare:
+            try:
+                self.unshare.wait(10)
+            except subprocess.TimeoutExpired:
+                self.unshare.kill()
+                self.unshare.wait()
+        if self.cgroup:
+            for _ in range(50):
+                try:
+                    for root, dirs, _files in os.walk(self.cgroup, topdown=False):
+                        for d in dirs:
+                            os.rmdir(os.path.join(root, d))
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def case_systemd(env, scratch):
+    """SIGKILL under a real systemd: Restart= brings the daemon back and a
+    malicious open is refused again; and a stopped journald does not get the
+    daemon killed by the watchdog."""
+    if not os.access(SYSTEMD, os.X_OK) or not shutil.which("nsenter"):
+        tap(True, "systemd: restart after SIGKILL # SKIP no systemd or nsenter here")
+        return
+    b = Booted(scratch)
+    try:
+        t0 = time.monotonic()
+        why = b.boot(os.path.join(SRCDIR, "systemd", "modelgated.service.in"))
+        if why:
+            tap(True, f"systemd: restart after SIGKILL # SKIP {why}")
+            return
+        note(f"systemd: booted in {time.monotonic() - t0:.1f} s (namespace PID 1 is host PID {b.pid1})")
+        p = b.nsx("systemctl", "start", "modelgated.service", timeout=40)
+        started = p.returncode == 0 and b.show("ActiveState") == "active"
+        tap(started, "systemd: the unit starts (READY=1)",
+            None if started else p.stderr.decode()[-300:] + b.nsx("journalctl", "--no-pager", "-n", "15", "-u",
+                                                                   "modelgated.service").stdout.decode()[-1500:])
+        models = "/run/mgt/models"
+        cat = lambda f: b.sh(f"cat {models}/{f} >/dev/null 2>&1 && echo ok || echo refused").stdout.decode().strip()
+        tap(cat("evil.pkl") == "refused" and cat("clean.pkl") == "ok",
+            "systemd: the malicious pickle is refused, the clean one opens")
+
+        # journald stopped: the daemon keeps answering and pinging the watchdog (3 s).
+        main = b.show("MainPID")
+        jpid = b.nsx("systemctl", "show", "-P", "MainPID", "systemd-journald.service").stdout.decode().strip()
+        # Thousands of refusals, each a record, fill journald's socket: the logger blocks.
+        b.nsx("kill", "-STOP", jpid)
+        fp = b.nsx("/run/mgt/sbin/fault-flood", "flood", f"{models}/f", "3", "2", "0", "5000", "malicious-only",
+                   timeout=60)
+        kv = fp.stdout.decode()
+        time.sleep(4)   # with the flood, more than twice WatchdogSec=
+        ok_stall = (b.show("MainPID") == main and b.show("NRestarts") == "0" and cat("evil.pkl") == "refused"
+                    and "\nallowed=0\n" in kv and "\nhung=0\n" in kv)
+        b.nsx("kill", "-CONT", jpid)
+        opens = [l for l in kv.splitlines() if l.startswith(("opens=", "allowed=", "hung="))]
+        tap(ok_stall, f"systemd: journald stopped for 7 s with a flood of refusals ({', '.join(opens)}): the "
+            f"daemon is not killed by the watchdog (WatchdogSec=3s), nothing hangs and nothing malicious opens", f"MainPID {main} -> {b.show('MainPID')}, "
+            f"NRestarts {b.show('NRestarts')}, result {b.show('Result')}")
+
+        # SIGKILL: fail-open until Restart= (RestartSec=1s) brings it back.
+        main = b.show("MainPID")
+        restarts = b.show("NRestarts")
+        probe = ("i=0; allowed=0; while [ $i -lt 400 ]; do "
+                 f"if cat {models}/evil.pkl >/dev/null 2>&1; then allowed=$((allowed+1)); "
+                 "elif [ $allowed -gt 0 ]; then echo \"$allowed $i\"; exit 0; fi; i=$((i+1)); sleep 0.02; done; "
+                 "echo \"$allowed $i\"")
+        t_kill = time.monotonic()
+        b.nsx("kill", "-KILL", main)
+        p = b.sh(probe, timeout=60)
+        t_back = time.monotonic()
+        allowed = p.stdout.decode().split()
+        new_main = b.show("MainPID")
+        env.measured["systemd_restart_s"] = round(t_back - t_kill, 2)
+        note(f"systemd: after SIGKILL the malicious pickle opened {allowed[0] if allowed else '?'} times (cat every "
+             f"~20 ms) before the restarted daemon refused it, {t_back - t_kill:.2f} s after the kill")
+        tap(new_main not in ("0", "", main) and b.show("NRestarts") == str(int(restarts or 0) + 1)
+            and cat("evil.pkl") == "refused" and allowed and int(allowed[0]) > 0,
+            f"systemd: after SIGKILL (fail-open meanwhile) Restart= brings the daemon back and the malicious "
+            f"pickle is refused again, {t_back - t_kill:.2f} s after the kill", p.stdout.decode())
+    finally:
+        b.cleanup()
 
 
 def main():
@@ -713,6 +919,8 @@ def main():
             case_sigterm(env, scratch)
         if "sigkill" in cases:
             case_sigkill(env, scratch)
+        if "systemd" in cases:
+            case_systemd(env, scratch)
         note(f"measured: {json.dumps(env.measured)}; flood {getattr(env, 'flood_rate', '?')} opens/s; "
              f"all cases {time.monotonic() - t_all:.0f} s")
     finally:
