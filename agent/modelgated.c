@@ -47,6 +47,7 @@
 #define WAITERS_MAX 1024               /* opens of one file waiting on one scan */
 #define SCAN_TIMEOUT_DEFAULT_S 60
 #define PROBE_TIMEOUT_MS 5000          /* a restarted worker scans an empty file: milliseconds when healthy */
+#define PROBE_STALLED_MS 1000          /* ... so a probe this late, at the fd bound, waits in the event queue */
 #define RESTART_BACKOFF_MIN_MS 100     /* after a failed probe; doubled at each failure in a row */
 #define RESTART_BACKOFF_MAX_MS 5000    /* a crash loop costs each worker slot a start every 5 s */
 #define CACHE_ENTRIES_DEFAULT 65536
@@ -1011,6 +1012,21 @@ static void tick(void) {
                         worker_broken(i, "SCAN_TIMEOUT", why);
                 }
         }
+        /* At the fd bound the event queue is not read, and a worker being started
+         * waits in it for the answers to its own opens (exec, libraries) when its
+         * binary is on a watched file system. With no worker able to scan and a
+         * probe that late, the queued opens get on_error now: that frees their fds,
+         * the queue is read again and the workers can start. */
+        bool any_ready = false, probe_stalled = false;
+        for (size_t i = 0; i < D.n_workers; i++) {
+                any_ready |= D.workers[i].pid > 0 && !D.probing[i];
+                probe_stalled |= D.probing[i] && D.workers[i].deadline_ms - PROBE_TIMEOUT_MS + PROBE_STALLED_MS <= now;
+        }
+        if (D.outstanding >= D.outstanding_max && !any_ready && probe_stalled)
+                for (size_t k = 0; k < JOBS_MAX; k++)
+                        if (D.jobs[k].used && D.jobs[k].phase == JOB_QUEUED)
+                                job_fail(&D.jobs[k], "SCAN_ERROR", "too many opens waiting while no scanner worker "
+                                                                   "could start");
         /* A job no worker took within the deadline (all busy with big files, or no
          * worker can be started) gets on_error: an opener never waits for ever. */
         for (size_t k = 0; k < JOBS_MAX; k++) {

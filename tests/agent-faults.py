@@ -607,6 +607,38 @@ def case_nofile(env, scratch):
         f"the daemon holds {fds_peak} fds", diag=wrong[:5])
     tap(d.stop() == 0, "RLIMIT_NOFILE=128: exits 0 on SIGTERM")
 
+    # At the bound the event queue is not read; a worker's own start (exec, the
+    # libraries) raises events there too when its binary is on a watched file
+    # system. Workers die while 300 opens wait: the queue must not stall.
+    wk2 = os.path.join(os.path.dirname(env.w), "wk-on-watched-fs")
+    os.makedirs(wk2, exist_ok=True)
+    exe2 = os.path.join(wk2, "modelgate")
+    shutil.copy(MODELGATE, exe2)
+    d = Daemon(scratch, ["--watch", env.w, "--policy", env.policy, "--workers", "2", "--timeout", "10"],
+               exe2, prefix=["prlimit", "--nofile=128:128", "--"])
+    env.daemons.append(d)
+    files = fresh_files(os.path.join(env.w, "nofile2"), "f", 300, evil_every=10)
+    ready = d.wait_ready()
+    workers = d.workers()
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    bg = OpenAllBackground(files, bound_ms=25000)
+    time.sleep(1.5)
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    res = bg.results()
+    hung = [p for p in files if res.get(p, ("hang",))[0] == "hang"]
+    let_through = [p for i, p in enumerate(files) if i % 10 == 0 and res.get(p, ("?",))[0] == "ok"]
+    slowest = max((v[1] for v in res.values()), default=-1)
+    refused_clean = sum(1 for i, p in enumerate(files) if i % 10 and res.get(p, ("?",))[0] == "EPERM")
+    note(f"nofile 128, workers killed with 300 opens waiting, worker binary on the watched file system: slowest "
+         f"answer {slowest:.0f} ms, {refused_clean} clean files got on_error")
+    tap(ready and not hung and not let_through and slowest < 6000 and d.p.poll() is None,
+        f"RLIMIT_NOFILE=128, workers killed with 300 opens waiting and their binary on the watched file system: "
+        f"replacements start, every open is answered within 6 s (slowest {slowest:.0f} ms), none malicious allowed",
+        diag=f"hung={len(hung)} let_through={let_through[:3]}")
+    tap(d.stop() == 0, "RLIMIT_NOFILE=128: exits 0 on SIGTERM")
+
 
 def case_sigterm(env, scratch):
     """SIGTERM in the middle of a flood."""
