@@ -669,7 +669,8 @@ def case_sigkill(env, scratch):
     env.daemons.append(d)
     tap(d.wait_ready(), "SIGKILL: modelgated starts", d.output())
     files = fresh_files(os.path.join(env.w, "killed"), "f", 100, evil_every=2)
-    for pid in d.workers():
+    workers = d.workers()
+    for pid in workers:
         os.kill(pid, signal.SIGSTOP)
     bg = OpenAllBackground(files, bound_ms=20000)
     time.sleep(1.0)
@@ -684,7 +685,7 @@ def case_sigkill(env, scratch):
         f"SIGKILL with 100 opens pending: none hangs, and the kernel allows all of them, "
         f"{allowed_evil} of {len(evil)} malicious ones included (death fails open, as modelgated(8) says)",
         {k: v for k, v in list(res.items())[:5]})
-    for pid in d.workers():
+    for pid in workers:   # stopped, they would outlive their daemon
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -722,6 +723,13 @@ class Booted:
 
     def show(self, prop):
         return self.nsx("systemctl", "show", "-P", prop, "modelgated.service").stdout.decode().strip()
+
+    def kill(self, sig, pid):
+        """kill -SIG PID inside; never 0 or 1 (a unit between two runs shows MainPID 0,
+        and kill 0 would hit this test's own process group)."""
+        if not pid.isdigit() or int(pid) <= 1:
+            return False
+        return self.nsx("kill", "-" + sig, pid).returncode == 0
 
     def boot(self, unit_in, timeout=30):
         w = self.work
@@ -818,6 +826,12 @@ exec env -i container=agent-faults PATH=/usr/sbin:/usr/bin:/sbin:/bin \\
                 self.unshare.kill()
                 self.unshare.wait()
         if self.cgroup:
+            # Whatever is left in the namespace's cgroup (after unshare reaped PID 1).
+            try:
+                with open(os.path.join(self.cgroup, "cgroup.kill"), "w") as f:
+                    f.write("1")
+            except OSError:
+                pass
             for _ in range(50):
                 try:
                     for root, dirs, _files in os.walk(self.cgroup, topdown=False):
@@ -858,14 +872,14 @@ def case_systemd(env, scratch):
         main = b.show("MainPID")
         jpid = b.nsx("systemctl", "show", "-P", "MainPID", "systemd-journald.service").stdout.decode().strip()
         # Thousands of refusals, each a record, fill journald's socket: the logger blocks.
-        b.nsx("kill", "-STOP", jpid)
+        b.kill("STOP", jpid)
         fp = b.nsx("/run/mgt/sbin/fault-flood", "flood", f"{models}/f", "3", "2", "0", "5000", "malicious-only",
                    timeout=60)
         kv = fp.stdout.decode()
         time.sleep(4)   # with the flood, more than twice WatchdogSec=
         ok_stall = (b.show("MainPID") == main and b.show("NRestarts") == "0" and cat("evil.pkl") == "refused"
                     and "\nallowed=0\n" in kv and "\nhung=0\n" in kv)
-        b.nsx("kill", "-CONT", jpid)
+        b.kill("CONT", jpid)
         opens = [l for l in kv.splitlines() if l.startswith(("opens=", "allowed=", "hung="))]
         tap(ok_stall, f"systemd: journald stopped for 7 s with a flood of refusals ({', '.join(opens)}): the "
             f"daemon is not killed by the watchdog (WatchdogSec=3s), nothing hangs and nothing malicious opens", f"MainPID {main} -> {b.show('MainPID')}, "
@@ -879,7 +893,7 @@ def case_systemd(env, scratch):
                  "elif [ $allowed -gt 0 ]; then echo \"$allowed $i\"; exit 0; fi; i=$((i+1)); sleep 0.02; done; "
                  "echo \"$allowed $i\"")
         t_kill = time.monotonic()
-        b.nsx("kill", "-KILL", main)
+        b.kill("KILL", main)
         p = b.sh(probe, timeout=60)
         t_back = time.monotonic()
         allowed = p.stdout.decode().split()
@@ -958,6 +972,11 @@ def main():
     finally:
         for d in env.daemons:
             if d.p.poll() is None:
+                for pid in d.workers():
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
                 d.stop(signal.SIGKILL)
         env.journald.kill()
         run(["umount", "-l", mnt])
