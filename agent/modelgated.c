@@ -1150,9 +1150,10 @@ static int add_root(const char *dir) {
 }
 
 /* Raises RLIMIT_NOFILE to its hard limit and fits the number of event fds held at
- * once under it, leaving the reserve the daemon needs for itself. Returns the budget,
- * or -EMFILE when the limit leaves room for fewer than OUTSTANDING_MIN waiting
- * opens (ret_limit and ret_need then say what there is and what is needed). */
+ * once under it, leaving the reserve the daemon needs for itself. Returns 0 with
+ * that number in ret_max, or -EMFILE when the limit leaves room for fewer than
+ * OUTSTANDING_MIN waiting opens (ret_limit and ret_need then say what there is and
+ * what is needed), or -errno. */
 static int size_fd_budget(size_t n_workers, unsigned *ret_max, unsigned long *ret_limit, unsigned long *ret_need) {
         struct rlimit rl;
         rlim_t reserve = FD_RESERVE_FIXED + FD_RESERVE_PER_WORKER * (rlim_t) n_workers;
