@@ -546,6 +546,13 @@ def case_worker_faults(env, scratch):
             f"(deadline {timeout_s} s, bound {limit} ms) and the worker is replaced",
             f"res={res} before={before} after={after}")
         env.measured[f"answer_{mode}_ms"] = round(ms)
+    want = {pre["hang"]: "SCAN_TIMEOUT", pre["silent"]: "SCAN_TIMEOUT", pre["garbage"]: "SCAN_ERROR",
+            pre["crash-on-job"]: "SCAN_ERROR"}
+    recs = env.journald.wait(["MESSAGE_ID=" + MSG_SCAN_FAILURE],
+                             lambda rs: {(r.get("MODELGATE_PATH"), r.get("MODELGATE_RULE")) for r in rs} >= set(want.items()))
+    got = {(r.get("MODELGATE_PATH"), r.get("MODELGATE_RULE")) for r in recs}
+    tap(got >= set(want.items()), "each of those failures is in the journal: SCAN_TIMEOUT for the deadlines, "
+        "SCAN_ERROR for garbage and the crash", sorted(set(want.items()) - got))
 
     # Crash loop: every worker dies at once, again and again.
     set_worker_mode(env, "crash")
