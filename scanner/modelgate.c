@@ -715,7 +715,7 @@ static int cmd_scan(int argc, char **argv) {
                 output_begin_run(&s->out, stdout, (enum output_format) format, policy, &run);
         }
         r = scan_run_all(s, &w, jobs, timeout);
-        progress_clear(&s->progress);
+        progress_done(&s->progress);
         if (r == 0) {
                 s->out.summary.interrupted = stop_signal != 0;
                 output_end(&s->out);

@@ -79,7 +79,9 @@ void progress_tick(struct progress *p) {
         if (!p->f)
                 return;
         now = monotonic_ms();
-        if (p->shown && now - p->drawn_ms < PROGRESS_REDRAW_MS)
+        /* Also after a clear: with the report on the same terminal, the line is
+         * cleared before each file's lines and comes back at the usual pace. */
+        if (p->drawn_ms && now - p->drawn_ms < PROGRESS_REDRAW_MS)
                 return;
         draw(p, now);
 }
@@ -114,4 +116,11 @@ void progress_clear(struct progress *p) {
         fputs("\r\033[K", p->f);
         fflush(p->f);
         p->shown = false;
+}
+
+void progress_done(struct progress *p) {
+        if (!p->f)
+                return;
+        draw(p, monotonic_ms());   /* the final counts, for a log of stderr */
+        progress_clear(p);
 }

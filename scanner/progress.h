@@ -36,4 +36,7 @@ void progress_tick(struct progress *p);
 /* Erases the line, for another message or at the end; the next tick draws it again. */
 void progress_clear(struct progress *p);
 
+/* The final state, drawn once, then erased: the end of the display. */
+void progress_done(struct progress *p);
+
 #endif
