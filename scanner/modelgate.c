@@ -851,13 +851,13 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
                 submit(s, w, j);
                 flush_ready(s);
         }
+        while (busy_workers(s) > 0 && !stop_signal) {
+                wait_some(s);
+                flush_ready(s);
+        }
         if (stop_signal) {
                 scan_stop(s);
                 return 0;
-        }
-        while (busy_workers(s) > 0) {
-                wait_some(s);
-                flush_ready(s);
         }
         flush_ready(s);
         for (size_t i = 0; i < s->n_workers; i++)
