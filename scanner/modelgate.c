@@ -62,6 +62,7 @@ struct walk {
         size_t depth;
         unsigned long errors;   /* inputs that could not be read */
         uint64_t size;          /* of the file walk_next() returned last */
+        bool link;              /* ... and whether its name was a symbolic link */
         unsigned shard_index, shard_count;   /* only files of this shard; count 0: all */
         bool quiet;             /* no notes about skipped files */
         bool silent;            /* no messages at all (the counting pre-walk) */
@@ -191,6 +192,7 @@ static char *walk_next(struct walk *w) {
                         free(path);
                         continue;
                 }
+                w->link = S_ISLNK(st.st_mode);
                 if (S_ISLNK(st.st_mode)) {
                         if (stat(path, &st) < 0) {
                                 walk_error(w, path, "dangling symbolic link", errno);
@@ -240,6 +242,7 @@ struct job {
         const struct manifest_entry *expect;
         struct manifest_entry blob;
         bool unlisted;          /* require_manifest and no entry */
+        bool plain_name;        /* the walk found it under its own name, not through a link */
         uint64_t size;          /* from fstat when opened */
 };
 
@@ -443,9 +446,28 @@ static bool hf_blob_expectation(const char *resolved, struct manifest_entry *ret
         return false;
 }
 
+/* Whether a file name could be a cache blob's: 40 or 64 lowercase hex digits. */
+static bool blob_like_name(const char *path) {
+        const char *b = strrchr(path, '/');
+        size_t n;
+
+        b = b ? b + 1 : path;
+        n = strlen(b);
+        return (n == 40 || n == 64) && strspn(b, "0123456789abcdef") == n;
+}
+
 static void job_expectation(struct scan_run *s, struct job *j) {
         char key[PATH_MAX], resolved[PATH_MAX];
-        bool have_resolved = realpath(j->path, resolved) != NULL;
+        bool have_resolved;
+
+        /* Without manifests only a blob name can set an expectation, and a file
+         * that is not a link keeps its name when resolved: most files of a mass
+         * audit need no realpath() (a readlink per path component). */
+        if (!s->manifests && j->plain_name && !blob_like_name(j->path)) {
+                j->unlisted = policy_require_manifest(s->policy);
+                return;
+        }
+        have_resolved = realpath(j->path, resolved) != NULL;
 
         if (s->manifests && manifest_path_key(j->path, key, sizeof(key)) == 0) {
                 j->expect = manifest_lookup(s->manifests, key);
@@ -848,6 +870,7 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
                         return 2;
                 }
                 job_repository(j, w);
+                j->plain_name = !w->link;
                 submit(s, w, j);
                 flush_ready(s);
         }
