@@ -25,30 +25,33 @@ files=$(find "$tree" -type f | wc -l)
 bytes=$(find "$tree" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 find "$tree" -type f -print0 | xargs -0 cat >/dev/null   # warm the page cache
 
-best_of() {   # prints seconds, best of $runs runs of "$@"
-        local best= t0 t1
+best_of() {   # prints "wall-seconds cpu-seconds" of the fastest of $runs runs of "$@" (cpu: user+sys, children included)
+        local best= _ out=$dir/time.out
         for _ in $(seq "$runs"); do
-                t0=$(date +%s.%N)
-                "$@" >/dev/null 2>&1 || true
-                t1=$(date +%s.%N)
-                best=$(echo "$t0 $t1 $best" | awk '{d=$2-$1; if ($3=="" || d<$3) print d; else print $3}')
+                /usr/bin/time -f '%e %U %S' -o "$out" bash -c '"$@" >/dev/null 2>&1 || true' _ "$@"
+                best=$(awk -v b="$best" '{w=$1; c=$2+$3} END {split(b, x, " "); if (b=="" || w<x[1]) print w, c; else print b}' "$out")
         done
         echo "$best"
 }
 scan() { "$MODELGATE" scan --jobs 2 --format json "$tree"; }
 via_xargs() { find "$tree" -type f -print0 | xargs -0 -P2 -n 256 "$@"; }
+export -f scan via_xargs
+export MODELGATE tree
 
-t_mg=$(best_of scan)
-t_cat=$(best_of via_xargs cat)
-t_sha=$(best_of via_xargs sha256sum)
+read -r t_mg c_mg < <(best_of scan)
+read -r t_cat c_cat < <(best_of via_xargs cat)
+read -r t_sha c_sha < <(best_of via_xargs sha256sum)
 rate() { awk -v n="$1" -v t="$2" 'BEGIN {printf "%.0f", n / t}'; }
 mbs() { awk -v n="$1" -v t="$2" 'BEGIN {printf "%.1f", n / 1e6 / t}'; }
-printf 'audit tree: %d files, %.1f MB in 2000 repositories\n' "$files" "$(awk -v b="$bytes" 'BEGIN {print b / 1e6}')"
-printf '  modelgate scan --jobs 2: %.2f s = %s files/s, %s MB/s\n' "$t_mg" "$(rate "$files" "$t_mg")" "$(mbs "$bytes" "$t_mg")"
-printf '  find|xargs -P2 cat:       %.2f s = %s files/s, %s MB/s (modelgate takes %.1fx its time)\n' \
-        "$t_cat" "$(rate "$files" "$t_cat")" "$(mbs "$bytes" "$t_cat")" "$(awk -v a="$t_mg" -v b="$t_cat" 'BEGIN {print a / b}')"
-printf '  find|xargs -P2 sha256sum: %.2f s = %s files/s, %s MB/s (modelgate takes %.1fx its time)\n' \
-        "$t_sha" "$(rate "$files" "$t_sha")" "$(mbs "$bytes" "$t_sha")" "$(awk -v a="$t_mg" -v b="$t_sha" 'BEGIN {print a / b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
+printf 'audit tree: %d files, %.1f MB in 2000 repositories (load average %s)\n' "$files" \
+        "$(awk -v b="$bytes" 'BEGIN {print b / 1e6}')" "$(cut -d' ' -f1 /proc/loadavg)"
+printf '  modelgate scan --jobs 2: %.2f s = %s files/s, %s MB/s; %.2f CPU s\n' \
+        "$t_mg" "$(rate "$files" "$t_mg")" "$(mbs "$bytes" "$t_mg")" "$c_mg"
+printf '  find|xargs -P2 cat:       %.2f s = %s files/s, %s MB/s; %.2f CPU s (modelgate: %sx its time, %sx its CPU)\n' \
+        "$t_cat" "$(rate "$files" "$t_cat")" "$(mbs "$bytes" "$t_cat")" "$c_cat" "$(ratio "$t_mg" "$t_cat")" "$(ratio "$c_mg" "$c_cat")"
+printf '  find|xargs -P2 sha256sum: %.2f s = %s files/s, %s MB/s; %.2f CPU s (modelgate: %sx its time, %sx its CPU)\n' \
+        "$t_sha" "$(rate "$files" "$t_sha")" "$(mbs "$bytes" "$t_sha")" "$c_sha" "$(ratio "$t_mg" "$t_sha")" "$(ratio "$c_mg" "$c_sha")"
 
 # Memory: must not grow with the number of files.
 hwm() {   # the front end's VmHWM in kB, sampled until it exits
