@@ -1,9 +1,10 @@
 /* modelgate.c — the `modelgate` command: `scan` walks paths, opens each regular
  * file, hands the fd to a pool of sandboxed workers (re-executions of this binary
  * as `modelgate worker`), applies the policy to what they report, and prints the
- * result in submission order. `convert` has a file scanned, then a worker plan its
- * conversion, and writes what the plan names. This process parses no file content
- * itself. */
+ * result in submission order (on SIGINT/SIGTERM: what was decided, in a closed
+ * document). `report` is in report-merge.c. `convert` has a file scanned, then a
+ * worker plan its conversion, and writes what the plan names. This process parses
+ * no file content itself. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
