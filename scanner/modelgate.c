@@ -738,6 +738,8 @@ static int cmd_scan(int argc, char **argv) {
                 output_begin_run(&s->out, stdout, (enum output_format) format, policy, &run);
         }
         r = scan_run_all(s, &w, jobs, timeout);
+        while (w.depth > 0)
+                walk_pop_dir(&w);   /* a stopped walk */
         progress_done(&s->progress);
         if (r == 0) {
                 s->out.summary.interrupted = stop_signal != 0;
