@@ -1,7 +1,10 @@
 /* journal-queue.c — the logger thread: takes records off a fixed ring and writes
  * them with sd_journal_send. It resolves the opener's executable and uid from
  * /proc (readlink and stat only: neither opens a file, so neither raises a
- * fanotify event that this daemon would have to answer). */
+ * fanotify event that this daemon would have to answer). A second thread sends
+ * sd_notify() states, so that a journald that does not read (stopped, stuck)
+ * holds up the records but never READY=1, STATUS= or WATCHDOG=1. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +23,10 @@ static struct log_record ring[JOURNAL_QUEUE_MAX];
 static unsigned head, len;
 static unsigned long dropped, dropped_reported;
 static bool stopping;
-static pthread_t thread;
+static pthread_t thread, notify_thread;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;          /* records queued, or stop */
+static pthread_cond_t notify_cond = PTHREAD_COND_INITIALIZER;   /* states queued, or stop */
 
 static const char *const message_ids[] = {
         [LOG_DENY] = MG_MSGID_DENY,
@@ -50,7 +54,7 @@ void journal_queue_notify(const char *state) {
                 n_pending_notify++;
         if (i < 8)
                 snprintf(pending_notify[i], sizeof(pending_notify[i]), "%s", state);
-        pthread_cond_signal(&cond);
+        pthread_cond_signal(&notify_cond);
         pthread_mutex_unlock(&lock);
 }
 
@@ -91,7 +95,7 @@ void process_identity(pid_t pid, char *exe, size_t exesz, char *uid, size_t uids
                 snprintf(uid, uidsz, "%u", (unsigned) st.st_uid);
 }
 
-static void write_record(const struct log_record *r) {
+static int write_record(const struct log_record *r) {
         char exe[PATH_MAX], uid[16];
 
         if (r->exe[0]) {
@@ -100,7 +104,7 @@ static void write_record(const struct log_record *r) {
         } else
                 process_identity(r->pid, exe, sizeof(exe), uid, sizeof(uid));
         if (r->pid > 0 || r->path[0])
-                sd_journal_send("MESSAGE=%s", r->message, "MESSAGE_ID=%s", message_ids[r->kind],
+                return sd_journal_send("MESSAGE=%s", r->message, "MESSAGE_ID=%s", message_ids[r->kind],
                                 "PRIORITY=%d", r->priority, "SYSLOG_IDENTIFIER=modelgated",
                                 "MODELGATE_VERDICT=%s", r->deny ? "deny" : "allow",
                                 "MODELGATE_PATH=%s", r->path, "MODELGATE_RULE=%s", r->rule,
@@ -109,41 +113,87 @@ static void write_record(const struct log_record *r) {
                                 "MODELGATE_MODE=%s", r->mode, "MODELGATE_CACHED=%d", r->cached,
                                 "MODELGATE_PID=%d", (int) r->pid, "MODELGATE_EXE=%s", exe,
                                 "MODELGATE_UID=%s", uid, NULL);
-        else
-                sd_journal_send("MESSAGE=%s", r->message, "MESSAGE_ID=%s", message_ids[r->kind],
+        return sd_journal_send("MESSAGE=%s", r->message, "MESSAGE_ID=%s", message_ids[r->kind],
                                 "PRIORITY=%d", r->priority, "SYSLOG_IDENTIFIER=modelgated", NULL);
 }
 
+/* sd_journal_send() reports success when journald's socket does not exist (it
+ * fails silently then): that is asked first. No open, so no fanotify event. */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+/* A record journald refused for what it is (too big, malformed) is dropped; any
+ * other failure means journald is not there to take it (stopped, restarting,
+ * its socket gone): the record is kept and tried again. */
+static bool journal_absent(int r) {
+        return r < 0 && r != -EINVAL && r != -EMSGSIZE && r != -E2BIG && r != -ENOMEM;
+}
+
+static void wait_ms_locked(unsigned ms) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (long) (ms % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000;
+        }
+        /* Pushes signal cond too: only the time, or a stop, ends the wait. */
+        while (!stopping && pthread_cond_timedwait(&cond, &lock, &until) != ETIMEDOUT)
+                ;
+}
+
 static void *logger(void *arg) {
+        unsigned retry_ms = JOURNAL_RETRY_MIN_MS;
         (void) arg;
         pthread_mutex_lock(&lock);
         for (;;) {
-                while (len == 0 && n_pending_notify == 0 && !stopping)
+                while (len == 0 && !stopping)
                         pthread_cond_wait(&cond, &lock);
-                if (n_pending_notify) {
-                        char states[8][512];
-                        unsigned n = n_pending_notify;
-                        memcpy(states, pending_notify, sizeof(states));
-                        n_pending_notify = 0;
-                        pthread_mutex_unlock(&lock);
-                        for (unsigned i = 0; i < n; i++)
-                                sd_notify(0, states[i]);
-                        pthread_mutex_lock(&lock);
-                        continue;
-                }
                 if (len == 0 && stopping)
                         break;
                 struct log_record r = ring[head];
+                unsigned long new_drops = dropped - dropped_reported;
+                pthread_mutex_unlock(&lock);
+                int ret = access(JOURNAL_SOCKET, F_OK) < 0 ? -ENOENT : write_record(&r);
+                if (ret >= 0 && new_drops &&
+                    sd_journal_send("MESSAGE=%lu journal records were dropped: the queue of %d was full or journald "
+                                    "was away", new_drops, JOURNAL_QUEUE_MAX, "MESSAGE_ID=%s", MG_MSGID_QUEUE_DROPPED,
+                                    "PRIORITY=%d", LOG_WARNING, "SYSLOG_IDENTIFIER=modelgated", NULL) < 0)
+                        new_drops = 0;   /* told next time */
+                pthread_mutex_lock(&lock);
+                if (journal_absent(ret) && !stopping) {
+                        /* The record stays at the head; the ring fills behind it and
+                         * what does not fit is counted. */
+                        wait_ms_locked(retry_ms);
+                        retry_ms = retry_ms * 2 > JOURNAL_RETRY_MAX_MS ? JOURNAL_RETRY_MAX_MS : retry_ms * 2;
+                        continue;
+                }
+                retry_ms = JOURNAL_RETRY_MIN_MS;
                 head = (head + 1) % JOURNAL_QUEUE_MAX;
                 len--;
-                unsigned long new_drops = dropped - dropped_reported;
-                dropped_reported = dropped;
+                if (ret < 0)
+                        dropped++;   /* refused, or journald away while stopping */
+                dropped_reported += new_drops;
+        }
+        pthread_mutex_unlock(&lock);
+        return NULL;
+}
+
+static void *notifier(void *arg) {
+        (void) arg;
+        pthread_mutex_lock(&lock);
+        for (;;) {
+                while (n_pending_notify == 0 && !stopping)
+                        pthread_cond_wait(&notify_cond, &lock);
+                if (n_pending_notify == 0 && stopping)
+                        break;
+                char states[8][512];
+                unsigned n = n_pending_notify;
+                memcpy(states, pending_notify, sizeof(states));
+                n_pending_notify = 0;
                 pthread_mutex_unlock(&lock);
-                write_record(&r);
-                if (new_drops)
-                        sd_journal_send("MESSAGE=%lu journal records were dropped: the queue of %d was full",
-                                        new_drops, JOURNAL_QUEUE_MAX, "MESSAGE_ID=%s", MG_MSGID_QUEUE_DROPPED,
-                                        "PRIORITY=%d", LOG_WARNING, "SYSLOG_IDENTIFIER=modelgated", NULL);
+                for (unsigned i = 0; i < n; i++)
+                        sd_notify(0, states[i]);
                 pthread_mutex_lock(&lock);
         }
         pthread_mutex_unlock(&lock);
@@ -151,14 +201,35 @@ static void *logger(void *arg) {
 }
 
 int journal_queue_start(void) {
-        int r = pthread_create(&thread, NULL, logger, NULL);
-        return -r;
+        pthread_condattr_t a;
+        int r;
+        if ((r = pthread_condattr_init(&a)) != 0 || (r = pthread_condattr_setclock(&a, CLOCK_MONOTONIC)) != 0 ||
+            (r = pthread_cond_destroy(&cond)) != 0 || (r = pthread_cond_init(&cond, &a)) != 0)
+                return -r;
+        pthread_condattr_destroy(&a);
+        if ((r = pthread_create(&thread, NULL, logger, NULL)) != 0)
+                return -r;
+        if ((r = pthread_create(&notify_thread, NULL, notifier, NULL)) != 0)
+                return -r;
+        return 0;
+}
+
+/* Joins t, or gives up at the deadline: a thread stuck in a send to a journald
+ * that does not read must not keep the daemon from exiting. */
+static void join_until(pthread_t t, const struct timespec *until) {
+        if (pthread_timedjoin_np(t, NULL, until) != 0)
+                pthread_detach(t);
 }
 
 void journal_queue_stop(void) {
+        struct timespec until;
         pthread_mutex_lock(&lock);
         stopping = true;
         pthread_cond_signal(&cond);
+        pthread_cond_signal(&notify_cond);
         pthread_mutex_unlock(&lock);
-        pthread_join(thread, NULL);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += JOURNAL_STOP_GRACE_MS / 1000;
+        join_until(notify_thread, &until);
+        join_until(thread, &until);
 }

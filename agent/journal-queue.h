@@ -1,6 +1,7 @@
 /* journal-queue.h — records for journald, handed from the event thread to a
  * logger thread through a bounded queue. Queuing never blocks and never does I/O;
- * a full queue drops the record and counts it (the count is logged later). */
+ * a full queue drops the record and counts it (the count is logged later). While
+ * journald is away, records wait in the queue and are written when it is back. */
 #ifndef MODELGATE_JOURNAL_QUEUE_H
 #define MODELGATE_JOURNAL_QUEUE_H
 
@@ -9,8 +10,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Records waiting for the logger: a burst of this many denials is kept whole. */
+/* Records waiting for the logger: a burst of this many denials is kept whole, and
+ * so are the records of a journald restart. */
 #define JOURNAL_QUEUE_MAX 4096
+/* While journald does not take records, the one at the head is tried again after
+ * this long, doubled each time up to the maximum. */
+#define JOURNAL_RETRY_MIN_MS 100
+#define JOURNAL_RETRY_MAX_MS 1000
+/* On stop, what is queued gets this long to reach journald; then the daemon exits
+ * anyway (every open was answered before). */
+#define JOURNAL_STOP_GRACE_MS 2000
 
 enum log_kind {
         LOG_DENY,
@@ -53,7 +62,7 @@ void journal_queue_notify(const char *state);
 /* The executable (escaped) and uid of a process, from /proc: readlink and stat,
  * no open. Cheap enough for the event thread on the paths that log. */
 void process_identity(pid_t pid, char *exe, size_t exesz, char *uid, size_t uidsz);
-void journal_queue_stop(void);          /* flushes what is queued, joins the thread */
+void journal_queue_stop(void);          /* flushes what is queued, joins the threads (bounded) */
 unsigned long journal_queue_dropped(void);
 
 #endif

@@ -36,9 +36,20 @@
 
 #define WORKERS_MAX 64
 #define OUTSTANDING_MAX 16384          /* event fds held at once; LimitNOFILE is sized above it */
+#define OUTSTANDING_MIN 16             /* below this many waiting opens, refuse to start */
+/* Descriptors needed besides event fds: stdio, both fanotify groups, signalfd,
+ * the reload pipe, mountinfo, journald and sd_notify sockets, a directory in
+ * ignore_outside_dir(), the reload thread's policy and manifest files; and per
+ * worker its socket, a hash fd and the pair made while it is restarted. */
+#define FD_RESERVE_FIXED 32
+#define FD_RESERVE_PER_WORKER 4
 #define JOBS_MAX 4096                  /* distinct files waiting or being scanned */
 #define WAITERS_MAX 1024               /* opens of one file waiting on one scan */
 #define SCAN_TIMEOUT_DEFAULT_S 60
+#define PROBE_TIMEOUT_MS 5000          /* a restarted worker scans an empty file: milliseconds when healthy */
+#define PROBE_STALLED_MS 1000          /* ... so a probe this late, at the fd bound, waits in the event queue */
+#define RESTART_BACKOFF_MIN_MS 100     /* after a failed probe; doubled at each failure in a row */
+#define RESTART_BACKOFF_MAX_MS 5000    /* a crash loop costs each worker slot a start every 5 s */
 #define CACHE_ENTRIES_DEFAULT 65536
 #define BIG_FILE_BYTES ((off_t) 256 << 20)   /* files this big never take the last free worker */
 /* A job that hashes reads every byte: its deadline grows by the time that takes at
@@ -124,12 +135,22 @@ struct daemon {
         struct job *worker_job[WORKERS_MAX];
         size_t n_workers;
         unsigned long restarts;         /* worker starts that failed (retried every tick) */
+        /* A restarted worker scans an empty file (the probe) before any real one;
+         * a worker that fails it is started again only after a back-off. */
+        int probe_fd;
+        bool probing[WORKERS_MAX];
+        struct scan_report *probe_report[WORKERS_MAX];
+        unsigned probe_failures_in_row[WORKERS_MAX];
+        uint64_t next_start_ms[WORKERS_MAX];
+        unsigned long probe_failures;
         uint64_t timeout_ms;
         struct verdict_cache *cache;
         struct job jobs[JOBS_MAX];
         size_t n_jobs;
         uint64_t next_job_id;
         unsigned outstanding;
+        unsigned outstanding_max;       /* event fds held at once: OUTSTANDING_MAX, or what RLIMIT_NOFILE allows */
+        unsigned long fd_refusals;      /* events the kernel denied: no fd could be installed */
         bool stopping;
         bool reloading;
         /* counters for STATUS= */
@@ -467,10 +488,60 @@ static bool is_worker_pid(pid_t pid) {
 
 static void dispatch(void);
 
+/* Worker slot i is empty. It is filled again at once, unless its last worker never
+ * got through its probe: then only after a delay that doubles with each such
+ * failure in a row, up to RESTART_BACKOFF_MAX_MS. A binary that crashes at start
+ * (or cannot be executed, or cannot apply its sandbox) so costs a few starts a
+ * second, not one per open; a worker that passed its probe and then died on a
+ * file (a hostile one, say) is replaced at once, so one file does not slow the
+ * others down. */
+static void worker_schedule_restart(size_t i, bool probe_failed) {
+        uint64_t delay = 0;
+        if (probe_failed) {
+                unsigned n = ++D.probe_failures_in_row[i];
+                D.probe_failures++;
+                delay = (uint64_t) RESTART_BACKOFF_MIN_MS << (n - 1 < 10 ? n - 1 : 10);
+                if (delay > RESTART_BACKOFF_MAX_MS)
+                        delay = RESTART_BACKOFF_MAX_MS;
+        }
+        D.workers[i].pid = -1;
+        D.next_start_ms[i] = monotonic_ms() + delay;
+}
+
+/* Starts a worker in slot i and hands it the probe. */
+static void worker_restart(size_t i) {
+        int r = start_worker(i);
+        if (r == 0) {
+                if (!D.probe_report[i])
+                        D.probe_report[i] = malloc(sizeof(*D.probe_report[i]));
+                r = D.probe_report[i] ? worker_submit(&D.workers[i], 0, 0, D.probe_fd, D.probe_report[i],
+                                                      monotonic_ms() + PROBE_TIMEOUT_MS)
+                                      : -ENOMEM;
+                if (r == 0) {
+                        D.probing[i] = true;
+                        return;
+                }
+                worker_stop(&D.workers[i]);
+        } else
+                D.restarts++;
+        worker_schedule_restart(i, true);
+}
+
+/* No worker is running and every slot waits out a back-off: nothing can scan for
+ * a while, so opens are not kept waiting for one. */
+static bool workers_all_failing(void) {
+        for (size_t i = 0; i < D.n_workers; i++)
+                if (D.workers[i].pid > 0 || D.probe_failures_in_row[i] == 0)
+                        return false;
+        return true;
+}
+
 static void worker_broken(size_t i, const char *rule, const char *why) {
         struct job *j = D.worker_job[i];
+        bool probe_failed = D.probing[i];
         worker_stop(&D.workers[i]);
         D.worker_job[i] = NULL;
+        D.probing[i] = false;
         if (j) {
                 if (j->phase == JOB_HASHING) {
                         /* The denial stands; only the hash is missing from the log. */
@@ -481,12 +552,11 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
                 } else
                         job_fail(j, rule, why);
         }
-        /* Replaced at once; a start that fails is retried every tick (never given
-         * up: queued opens meanwhile meet their deadline and get on_error). */
-        if (start_worker(i) < 0) {
-                D.restarts++;
-                D.workers[i].pid = -1;
-        }
+        /* Never given up: queued opens meanwhile get on_error at their deadline,
+         * or at once while every slot is backing off. */
+        worker_schedule_restart(i, probe_failed);
+        if (D.next_start_ms[i] <= monotonic_ms())
+                worker_restart(i);
 }
 
 static void collect(size_t i) {
@@ -495,6 +565,16 @@ static void collect(size_t i) {
 
         if (r == 0)
                 return;
+        if (D.probing[i]) {
+                if (r < 0 || D.workers[i].rx.error < 0)
+                        worker_broken(i, NULL, NULL);
+                else {
+                        D.probing[i] = false;
+                        D.probe_failures_in_row[i] = 0;
+                }
+                dispatch();
+                return;
+        }
         if (r < 0) {
                 worker_broken(i, "SCAN_ERROR",
                               r == -EPIPE ? "the scanner worker died (crash or sandbox violation)"
@@ -542,8 +622,15 @@ static size_t busy_big(void) {
 /* Hands queued jobs to idle workers, oldest first. A big file never takes the last
  * free worker, so small files are not stuck behind a multi-GB scan. */
 static void dispatch(void) {
+        if (workers_all_failing()) {
+                for (size_t k = 0; k < JOBS_MAX; k++)
+                        if (D.jobs[k].used && D.jobs[k].phase == JOB_QUEUED)
+                                job_fail(&D.jobs[k], "SCAN_ERROR",
+                                         "no scanner worker is running: the last starts all failed their probe");
+                return;
+        }
         for (size_t i = 0; i < D.n_workers; i++) {
-                if (D.worker_job[i] || D.workers[i].pid <= 0)
+                if (D.worker_job[i] || D.probing[i] || D.workers[i].pid <= 0)
                         continue;
                 struct job *best = NULL;
                 bool big_ok = busy_big() + 1 < D.n_workers;
@@ -730,7 +817,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 } else
                         j = NULL;   /* a scan of its own, with its own expectation */
         }
-        if (!j && !D.stopping && D.outstanding <= OUTSTANDING_MAX)
+        if (!j && !D.stopping && D.outstanding <= D.outstanding_max)
                 j = job_new();
         if (!j || !job_add_waiter(j, m->fd, m->pid)) {
                 bool allow = policy_on_error(D.policy) == VERDICT_ALLOW || D.audit;
@@ -760,10 +847,20 @@ static void handle_event(const struct fanotify_event_metadata *m) {
 static void read_events(void) {
         char buf[EVENT_BUF_BYTES] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
         for (;;) {
-                ssize_t len = read(D.fan_fd, buf, sizeof(buf));
+                /* The kernel installs an fd for every event a read copies out, and
+                 * denies the open of any it cannot: read no more events than the fd
+                 * budget has room for (each is FAN_EVENT_METADATA_LEN bytes: no info
+                 * records are asked for). The rest wait in the kernel's queue. */
+                size_t room = D.outstanding < D.outstanding_max ? D.outstanding_max - D.outstanding : 0;
+                if (room == 0)
+                        return;
+                size_t want = room < sizeof(buf) / FAN_EVENT_METADATA_LEN ? room * FAN_EVENT_METADATA_LEN : sizeof(buf);
+                ssize_t len = read(D.fan_fd, buf, want);
                 if (len < 0) {
                         if (errno == EINTR)
                                 continue;
+                        if (errno == EMFILE || errno == ENFILE)
+                                D.fd_refusals++;   /* that event was denied by the kernel */
                         return;   /* EAGAIN: drained */
                 }
                 if (len == 0)
@@ -903,10 +1000,12 @@ static void send_status(void) {
         char status[512];
         snprintf(status, sizeof(status),
                  "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
-                 "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu overflows, %zu jobs, "
-                 "%u open events",
+                 "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu failed worker probes, "
+                 "%lu overflows, %zu jobs, "
+                 "%u open events (at most %u), %lu denied by the kernel for want of an fd, %lu journal records dropped",
                  D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
-                 D.flushes, D.failures, D.restarts, D.overflow, D.n_jobs, D.outstanding);
+                 D.flushes, D.failures, D.restarts, D.probe_failures, D.overflow, D.n_jobs, D.outstanding, D.outstanding_max,
+                 D.fd_refusals, journal_queue_dropped());
         journal_queue_notify(status);
 }
 
@@ -914,15 +1013,30 @@ static void tick(void) {
         uint64_t now = monotonic_ms();
 
         for (size_t i = 0; i < D.n_workers; i++) {
-                if (D.workers[i].pid <= 0 && start_worker(i) < 0)
-                        D.restarts++;
-                if (D.worker_job[i] && D.workers[i].deadline_ms <= now) {
+                if (D.workers[i].pid <= 0 && D.next_start_ms[i] <= now)
+                        worker_restart(i);
+                if ((D.worker_job[i] || D.probing[i]) && D.workers[i].pid > 0 && D.workers[i].deadline_ms <= now) {
                         char why[128];
                         snprintf(why, sizeof(why), "the scan did not finish within %llu s; the worker was killed",
                                  (unsigned long long) (D.timeout_ms / 1000));
                         worker_broken(i, "SCAN_TIMEOUT", why);
                 }
         }
+        /* At the fd bound the event queue is not read, and a worker being started
+         * waits in it for the answers to its own opens (exec, libraries) when its
+         * binary is on a watched file system. With no worker able to scan and a
+         * probe that late, the queued opens get on_error now: that frees their fds,
+         * the queue is read again and the workers can start. */
+        bool any_ready = false, probe_stalled = false;
+        for (size_t i = 0; i < D.n_workers; i++) {
+                any_ready |= D.workers[i].pid > 0 && !D.probing[i];
+                probe_stalled |= D.probing[i] && D.workers[i].deadline_ms - PROBE_TIMEOUT_MS + PROBE_STALLED_MS <= now;
+        }
+        if (D.outstanding >= D.outstanding_max && !any_ready && probe_stalled)
+                for (size_t k = 0; k < JOBS_MAX; k++)
+                        if (D.jobs[k].used && D.jobs[k].phase == JOB_QUEUED)
+                                job_fail(&D.jobs[k], "SCAN_ERROR", "too many opens waiting while no scanner worker "
+                                                                   "could start");
         /* A job no worker took within the deadline (all busy with big files, or no
          * worker can be started) gets on_error: an opener never waits for ever. */
         for (size_t k = 0, left = D.n_jobs; k < JOBS_MAX && left; k++) {
@@ -979,11 +1093,13 @@ static const char *find_worker(void) {
 }
 
 /* Starts each worker and has it scan an empty in-memory file: proves the sandbox
- * can be applied here before any open is made to depend on it. */
+ * can be applied here before any open is made to depend on it. The file stays
+ * open as D.probe_fd: restarted workers scan it too. */
 static int probe_workers(void) {
         int fd = memfd_create("modelgate-probe", MFD_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        D.probe_fd = fd;
         for (size_t i = 0; i < D.n_workers; i++) {
                 struct scan_report *r = malloc(sizeof(*r));
                 int ret = r ? start_worker(i) : -ENOMEM;
@@ -1003,12 +1119,9 @@ static int probe_workers(void) {
                         }
                 }
                 free(r);
-                if (ret < 0) {
-                        close(fd);
+                if (ret < 0)
                         return ret;
-                }
         }
-        close(fd);
         return 0;
 }
 
@@ -1049,12 +1162,28 @@ static int add_root(const char *dir) {
         return 0;
 }
 
-static void raise_nofile(void) {
+/* Raises RLIMIT_NOFILE to its hard limit and fits the number of event fds held at
+ * once under it, leaving the reserve the daemon needs for itself. Returns 0 with
+ * that number in ret_max, or -EMFILE when the limit leaves room for fewer than
+ * OUTSTANDING_MIN waiting opens (ret_limit and ret_need then say what there is and
+ * what is needed), or -errno. */
+static int size_fd_budget(size_t n_workers, unsigned *ret_max, unsigned long *ret_limit, unsigned long *ret_need) {
         struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t reserve = FD_RESERVE_FIXED + FD_RESERVE_PER_WORKER * (rlim_t) n_workers;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return -errno;
+        if (rl.rlim_cur < rl.rlim_max) {
                 rl.rlim_cur = rl.rlim_max;
-                setrlimit(RLIMIT_NOFILE, &rl);
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        return -errno;
         }
+        if (rl.rlim_cur < reserve + OUTSTANDING_MIN) {
+                *ret_limit = (unsigned long) rl.rlim_cur;
+                *ret_need = (unsigned long) (reserve + OUTSTANDING_MIN);
+                return -EMFILE;
+        }
+        *ret_max = rl.rlim_cur - reserve > OUTSTANDING_MAX ? OUTSTANDING_MAX : (unsigned) (rl.rlim_cur - reserve);
+        return 0;
 }
 
 static void shutdown_now(void) {
@@ -1184,7 +1313,14 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "modelgated: out of memory\n");
                 return 1;
         }
-        raise_nofile();
+        unsigned long nofile = 0, nofile_need = 0;
+        if (size_fd_budget(D.n_workers, &D.outstanding_max, &nofile, &nofile_need) < 0) {
+                fprintf(stderr, "modelgated: RLIMIT_NOFILE is %lu, too low: each open waiting for a verdict holds a file "
+                                "descriptor, and the kernel refuses an open it cannot give one to. At least %lu are "
+                                "needed with %zu workers (the unit sets LimitNOFILE=65536)\n", nofile, nofile_need,
+                        D.n_workers);
+                return 1;
+        }
         D.self_pid = getpid();
         signal(SIGPIPE, SIG_IGN);
         signal(SIGIO, SIG_IGN);   /* lease-break notices for the read leases taken and dropped at once */
@@ -1255,13 +1391,15 @@ int main(int argc, char **argv) {
                 enum { P_FAN, P_SIG, P_RELOAD, P_MOVES, P_MOUNTS, P_FIXED };
                 struct pollfd p[P_FIXED + WORKERS_MAX];
                 size_t map[WORKERS_MAX], n = P_FIXED;
-                p[P_FAN] = (struct pollfd) { .fd = D.fan_fd, .events = POLLIN };
+                /* At the fd budget, new opens wait in the kernel's queue. */
+                p[P_FAN] = (struct pollfd) { .fd = D.fan_fd,
+                                             .events = D.outstanding < D.outstanding_max ? POLLIN : 0 };
                 p[P_SIG] = (struct pollfd) { .fd = D.sig_fd, .events = POLLIN };
                 p[P_RELOAD] = (struct pollfd) { .fd = D.reload_pipe[0], .events = POLLIN };
                 p[P_MOVES] = (struct pollfd) { .fd = D.moves_fd, .events = POLLIN };
                 p[P_MOUNTS] = (struct pollfd) { .fd = D.mountinfo_fd, .events = POLLPRI };
                 for (size_t i = 0; i < D.n_workers; i++)
-                        if (D.worker_job[i] && D.workers[i].sock >= 0) {
+                        if ((D.worker_job[i] || D.probing[i]) && D.workers[i].sock >= 0) {
                                 p[n] = (struct pollfd) { .fd = D.workers[i].sock, .events = POLLIN };
                                 map[n - P_FIXED] = i;
                                 n++;

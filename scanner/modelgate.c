@@ -1,9 +1,10 @@
 /* modelgate.c — the `modelgate` command: `scan` walks paths, opens each regular
  * file, hands the fd to a pool of sandboxed workers (re-executions of this binary
  * as `modelgate worker`), applies the policy to what they report, and prints the
- * result in submission order. `convert` has a file scanned, then a worker plan its
- * conversion, and writes what the plan names. This process parses no file content
- * itself. */
+ * result in submission order (on SIGINT/SIGTERM: what was decided, in a closed
+ * document). `report` is in report-merge.c. `convert` has a file scanned, then a
+ * worker plan its conversion, and writes what the plan names. This process parses
+ * no file content itself. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,9 @@
 #include "manifest.h"
 #include "output.h"
 #include "policy.h"
+#include "progress.h"
+#include "report-merge.h"
+#include "repository.h"
 #include "worker-pool.h"
 #include "worker-proto.h"
 #include "worker.h"
@@ -35,6 +39,11 @@
 #define REORDER_PER_JOB 8            /* decided files held back to keep output in order */
 #define WALK_DEPTH_MAX 256           /* directory nesting before the walk gives up */
 #define WORKER_RESTARTS_MAX 64       /* consecutive failed starts before giving up */
+#define STOP_GRACE_MS 2000           /* after SIGINT/SIGTERM, in-flight files get this long */
+#define WAIT_SLICE_MS 200            /* longest poll: signals and the progress line are seen this often */
+
+/* The first SIGINT or SIGTERM a scan receives, and how many it has received. */
+static volatile sig_atomic_t stop_signal, stop_count;
 
 /* ---- the directory walk: sorted, depth-first, one path at a time ---------- */
 
@@ -49,9 +58,16 @@ struct walk_dir {
 struct walk {
         char **roots;
         size_t n_roots, next_root;
+        const char *root;       /* the PATH argument being walked */
         struct walk_dir stack[WALK_DEPTH_MAX];
         size_t depth;
         unsigned long errors;   /* inputs that could not be read */
+        uint64_t size;          /* of the file walk_next() returned last */
+        bool link;              /* ... and whether its name was a symbolic link */
+        unsigned shard_index, shard_count;   /* only files of this shard; count 0: all */
+        bool quiet;             /* no notes about skipped files */
+        bool silent;            /* no messages at all (the counting pre-walk) */
+        struct progress *progress;           /* cleared before a message, or NULL */
 };
 
 static int cmp_names(const void *a, const void *b) {
@@ -69,16 +85,24 @@ static char *path_join(const char *dir, const char *name) {
 
 static void walk_error(struct walk *w, const char *path, const char *what, int err) {
         char esc[16384];
+        w->errors++;
+        if (w->silent)
+                return;
+        if (w->progress)
+                progress_clear(w->progress);
         report_escape(esc, sizeof(esc), (const uint8_t *) path, strlen(path), NULL);
         if (err)
                 fprintf(stderr, "modelgate: %s: %s: %s\n", esc, what, strerror(err));
         else
                 fprintf(stderr, "modelgate: %s: %s\n", esc, what);
-        w->errors++;
 }
 
-static void walk_note(const char *path, const char *what) {
+static void walk_note(struct walk *w, const char *path, const char *what) {
         char esc[16384];
+        if (w->silent || w->quiet)
+                return;
+        if (w->progress)
+                progress_clear(w->progress);
         report_escape(esc, sizeof(esc), (const uint8_t *) path, strlen(path), NULL);
         fprintf(stderr, "modelgate: %s: skipped: %s\n", esc, what);
 }
@@ -156,6 +180,7 @@ static char *walk_next(struct walk *w) {
                         path = path_join(d->path, d->names[d->next++]);
                         top = false;
                 } else if (w->next_root < w->n_roots) {
+                        w->root = w->roots[w->next_root];
                         path = strdup(w->roots[w->next_root++]);
                         top = true;
                 } else
@@ -168,6 +193,7 @@ static char *walk_next(struct walk *w) {
                         free(path);
                         continue;
                 }
+                w->link = S_ISLNK(st.st_mode);
                 if (S_ISLNK(st.st_mode)) {
                         if (stat(path, &st) < 0) {
                                 walk_error(w, path, "dangling symbolic link", errno);
@@ -175,7 +201,7 @@ static char *walk_next(struct walk *w) {
                                 continue;
                         }
                         if (S_ISDIR(st.st_mode) && !top) {
-                                walk_note(path, "symbolic link to a directory (not followed)");
+                                walk_note(w, path, "symbolic link to a directory (not followed)");
                                 free(path);
                                 continue;
                         }
@@ -189,11 +215,16 @@ static char *walk_next(struct walk *w) {
                         if (top)
                                 walk_error(w, path, "not a regular file or directory", 0);
                         else
-                                walk_note(path, S_ISFIFO(st.st_mode) ? "a FIFO"
+                                walk_note(w, path, S_ISFIFO(st.st_mode) ? "a FIFO"
                                                : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
                         free(path);
                         continue;
                 }
+                if (w->shard_count > 1 && shard_of(path, w->root, w->shard_count) != w->shard_index) {
+                        free(path);
+                        continue;
+                }
+                w->size = (uint64_t) st.st_size;
                 return path;
         }
 }
@@ -203,6 +234,7 @@ static char *walk_next(struct walk *w) {
 struct job {
         uint64_t id;
         char *path;
+        char *repository;       /* escaped, or NULL */
         struct scan_report *report;
         bool decided;
         enum mg_verdict verdict;
@@ -211,6 +243,7 @@ struct job {
         const struct manifest_entry *expect;
         struct manifest_entry blob;
         bool unlisted;          /* require_manifest and no entry */
+        bool plain_name;        /* the walk found it under its own name, not through a link */
         uint64_t size;          /* from fstat when opened */
 };
 
@@ -224,6 +257,8 @@ struct scan_run {
         void *manifest_files;       /* cJSON object being built */
         unsigned long hash_errors;
         struct output out;
+        struct progress progress;
+        bool progress_over_output;  /* stdout is the terminal the progress line is on */
         struct worker workers[JOBS_MAX];
         struct job *worker_job[JOBS_MAX];
         size_t n_workers;
@@ -261,16 +296,41 @@ static void job_decide(struct scan_run *s, struct job *j) {
 
 static void manifest_collect(struct scan_run *s, struct job *j);
 
+static void job_write(struct scan_run *s, struct job *j) {
+        if (s->hash_only) {
+                manifest_collect(s, j);
+                return;
+        }
+        if (s->progress_over_output)
+                progress_clear(&s->progress);
+        output_file_repo(&s->out, j->path, j->repository, j->report, j->verdict);
+        progress_file_done(&s->progress, j->size, j->verdict == VERDICT_DENY);
+}
+
+static void job_free(struct job *j) {
+        free(j->path);
+        free(j->repository);
+        free(j->report);
+        memset(j, 0, sizeof(*j));
+}
+
 static void flush_ready(struct scan_run *s) {
         while (s->ring_len > 0 && s->ring[s->ring_head].decided) {
                 struct job *j = &s->ring[s->ring_head];
-                if (s->hash_only)
-                        manifest_collect(s, j);
-                else
-                        output_file(&s->out, j->path, j->report, j->verdict);
-                free(j->path);
-                free(j->report);
-                memset(j, 0, sizeof(*j));
+                job_write(s, j);
+                job_free(j);
+                s->ring_head = (s->ring_head + 1) % s->ring_cap;
+                s->ring_len--;
+        }
+}
+
+/* After a stop: every decided file, in order, and the undecided ones dropped. */
+static void flush_decided(struct scan_run *s) {
+        while (s->ring_len > 0) {
+                struct job *j = &s->ring[s->ring_head];
+                if (j->decided)
+                        job_write(s, j);
+                job_free(j);
                 s->ring_head = (s->ring_head + 1) % s->ring_cap;
                 s->ring_len--;
         }
@@ -333,8 +393,9 @@ static void wait_some(struct scan_run *s) {
                 }
         if (n == 0)
                 return;
-        int timeout = next <= now ? 0 : next - now > INT_MAX ? INT_MAX : (int) (next - now);
+        int timeout = next <= now ? 0 : next - now > WAIT_SLICE_MS ? WAIT_SLICE_MS : (int) (next - now);
         int r = poll(pfd, n, timeout);
+        progress_tick(&s->progress);
         if (r < 0 && errno != EINTR)
                 return;
         now = monotonic_ms();
@@ -386,9 +447,28 @@ static bool hf_blob_expectation(const char *resolved, struct manifest_entry *ret
         return false;
 }
 
+/* Whether a file name could be a cache blob's: 40 or 64 lowercase hex digits. */
+static bool blob_like_name(const char *path) {
+        const char *b = strrchr(path, '/');
+        size_t n;
+
+        b = b ? b + 1 : path;
+        n = strlen(b);
+        return (n == 40 || n == 64) && strspn(b, "0123456789abcdef") == n;
+}
+
 static void job_expectation(struct scan_run *s, struct job *j) {
         char key[PATH_MAX], resolved[PATH_MAX];
-        bool have_resolved = realpath(j->path, resolved) != NULL;
+        bool have_resolved;
+
+        /* Without manifests only a blob name can set an expectation, and a file
+         * that is not a link keeps its name when resolved: most files of a mass
+         * audit need no realpath() (a readlink per path component). */
+        if (!s->manifests && j->plain_name && !blob_like_name(j->path)) {
+                j->unlisted = policy_require_manifest(s->policy);
+                return;
+        }
+        have_resolved = realpath(j->path, resolved) != NULL;
 
         if (s->manifests && manifest_path_key(j->path, key, sizeof(key)) == 0) {
                 j->expect = manifest_lookup(s->manifests, key);
@@ -433,6 +513,8 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
                         if (!s->worker_job[i] && s->workers[i].pid > 0)
                                 break;
                 if (i == s->n_workers) {
+                        if (stop_signal)
+                                break;   /* left undecided: not reported */
                         if (s->failed) {
                                 job_fail(s, j, RULE_SCAN_ERROR, "no scanner worker could be started", NULL);
                                 job_decide(s, j);
@@ -466,14 +548,20 @@ static int busy_workers(const struct scan_run *s) {
 
 static void usage(FILE *f) {
         fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
-              "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS] PATH...\n"
+              "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS]\n"
+              "                      [--shard I/N] [--progress|--no-progress] [--quiet] PATH...\n"
+              "       modelgate report merge [--output FILE] [--format json|text|csv|sarif] REPORT.json...\n"
               "       modelgate manifest [--output FILE] [--jobs N] DIR\n"
               "       modelgate convert [--policy FILE] [--force] [--timeout SECONDS] IN OUT.safetensors\n"
               "       modelgate --version\n"
               "Scans model files (pickle, PyTorch, numpy, joblib, safetensors, GGUF, ONNX, Keras,\n"
               "chat templates, Git LFS pointers, and their containers) in sandboxed workers,\n"
               "checks expected hashes, and applies a policy. Exit status: 0 all allowed, 1 at\n"
-              "least one denied, 2 usage error, unreadable input or invalid policy.\n"
+              "least one denied, 2 usage error, unreadable input or invalid policy, 130/143\n"
+              "stopped by SIGINT/SIGTERM (the report holds the files decided until then).\n"
+              "--shard I/N scans the I-th of N deterministic parts of the tree (a repository is\n"
+              "never split); report merge joins the shards' JSON reports into the report one\n"
+              "machine would have written.\n"
               "manifest writes the SHA-256 and size of every file under DIR, for --manifest.\n"
               "convert re-writes a PyTorch checkpoint (zip or legacy), .npy or .npz as\n"
               "safetensors without running it, once the scan allows it. Exit status: 0\n"
@@ -482,6 +570,10 @@ static void usage(FILE *f) {
 }
 
 static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long timeout);
+static void catch_stop_signals(void);
+static void scan_count(const struct walk *conf, struct progress *p);
+
+enum { OPT_SHARD = 0x100, OPT_PROGRESS, OPT_NO_PROGRESS };
 
 static int cmd_scan(int argc, char **argv) {
         static const struct option opts[] = {
@@ -492,10 +584,17 @@ static int cmd_scan(int argc, char **argv) {
                 { "timeout", required_argument, NULL, 't' },
                 { "root", required_argument, NULL, 'r' },
                 { "sha256", no_argument, NULL, 's' },
+                { "shard", required_argument, NULL, OPT_SHARD },
+                { "progress", no_argument, NULL, OPT_PROGRESS },
+                { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+                { "quiet", no_argument, NULL, 'q' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
         const char *policy_path = NULL, *root = NULL;
+        int progress = -1;      /* -1: when standard error is a terminal */
+        bool quiet = false;
+        unsigned shard_index = 0, shard_count = 0;
         const char *manifest_args[JOBS_MAX];
         size_t n_manifest_args = 0;
         struct manifest_set *manifests = NULL;
@@ -510,10 +609,25 @@ static int cmd_scan(int argc, char **argv) {
 
         bool hash_all = false;
 
-        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sqh", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p':
                         policy_path = optarg;
+                        break;
+                case OPT_SHARD:
+                        if (shard_parse(optarg, &shard_index, &shard_count, err, sizeof(err)) < 0) {
+                                fprintf(stderr, "modelgate: --shard %s: %s\n", optarg, err);
+                                return 2;
+                        }
+                        break;
+                case OPT_PROGRESS:
+                        progress = 1;
+                        break;
+                case OPT_NO_PROGRESS:
+                        progress = 0;
+                        break;
+                case 'q':
+                        quiet = true;
                         break;
                 case 'm':
                         if (n_manifest_args == JOBS_MAX) {
@@ -605,13 +719,37 @@ static int cmd_scan(int argc, char **argv) {
         s->hash_all = hash_all || policy_hash_files(policy);
         w.roots = argv + optind;
         w.n_roots = (size_t) (argc - optind);
-        output_begin(&s->out, stdout, (enum output_format) format, policy);
+        w.shard_index = shard_index;
+        w.shard_count = shard_count;
+        w.quiet = quiet;
+        w.progress = &s->progress;
+        catch_stop_signals();
+        if (progress < 0)
+                progress = !quiet && isatty(STDERR_FILENO);
+        progress_init(&s->progress, progress ? stderr : NULL);
+        s->progress_over_output = progress && isatty(STDOUT_FILENO);
+        if (progress)
+                scan_count(&w, &s->progress);
+        {
+                const struct output_run run = {
+                        .roots = w.roots, .n_roots = w.n_roots,
+                        .shard_index = shard_index, .shard_count = shard_count,
+                };
+                output_begin_run(&s->out, stdout, (enum output_format) format, policy, &run);
+        }
         r = scan_run_all(s, &w, jobs, timeout);
+        while (w.depth > 0)
+                walk_pop_dir(&w);   /* a stopped walk */
+        progress_done(&s->progress);
         if (r == 0) {
+                s->out.summary.interrupted = stop_signal != 0;
                 output_end(&s->out);
-                r = w.errors ? 2 : s->out.denied ? 1 : 0;
+                r = stop_signal ? 128 + stop_signal : w.errors ? 2 : s->out.denied ? 1 : 0;
                 if (w.errors)
                         fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+                if (stop_signal)
+                        fprintf(stderr, "modelgate: stopped by %s: %lu file%s reported, the rest not scanned\n",
+                                stop_signal == SIGINT ? "SIGINT" : "SIGTERM", s->out.files, s->out.files == 1 ? "" : "s");
         }
         free(s);
         policy_free(policy);
@@ -619,7 +757,79 @@ static int cmd_scan(int argc, char **argv) {
         return r;
 }
 
-/* Starts the workers, walks, submits and collects until every file is decided.
+static void job_repository(struct job *j, const struct walk *w) {
+        char raw[REPOSITORY_MAX], esc[4 * REPOSITORY_MAX];
+
+        if (w->root && repository_of(j->path, w->root, raw, sizeof(raw))) {
+                report_escape(esc, sizeof(esc), (const uint8_t *) raw, strlen(raw), NULL);
+                j->repository = strdup(esc);
+        }
+}
+
+/* After the first SIGINT/SIGTERM nothing more is submitted: files in flight get
+ * STOP_GRACE_MS (none after a second signal), then their workers are killed and
+ * what was decided is written, in order. */
+static void scan_stop(struct scan_run *s) {
+        uint64_t deadline = monotonic_ms() + STOP_GRACE_MS;
+
+        while (busy_workers(s) > 0 && stop_count < 2 && monotonic_ms() < deadline) {
+                wait_some(s);
+                flush_ready(s);
+        }
+        for (size_t i = 0; i < s->n_workers; i++)
+                if (s->worker_job[i]) {
+                        worker_stop(&s->workers[i]);
+                        s->worker_job[i] = NULL;
+                }
+        flush_decided(s);
+        for (size_t i = 0; i < s->n_workers; i++)
+                worker_finish(&s->workers[i]);
+        free(s->ring);
+}
+
+static void on_stop_signal(int sig) {
+        if (!stop_signal)
+                stop_signal = sig;
+        stop_count++;
+}
+
+/* SA_RESTART keeps stdio writes of the report whole; poll() is never restarted,
+ * and the job loop's polls are short anyway (WAIT_SLICE_MS). */
+static void catch_stop_signals(void) {
+        struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESTART };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The counting pre-walk behind the progress line: the same walk (shard
+ * included) with stat only and no messages. */
+static void scan_count(const struct walk *conf, struct progress *p) {
+        struct walk *w = calloc(1, sizeof(*w));
+        uint64_t files = 0, bytes = 0;
+        char *path;
+
+        if (!w)
+                return;
+        w->roots = conf->roots;
+        w->n_roots = conf->n_roots;
+        w->shard_index = conf->shard_index;
+        w->shard_count = conf->shard_count;
+        w->silent = true;
+        while (!stop_signal && (path = walk_next(w))) {
+                files++;
+                bytes += w->size;
+                free(path);
+                progress_counted(p, files, bytes, false);
+        }
+        while (w->depth > 0)
+                walk_pop_dir(w);
+        free(w);
+        progress_counted(p, files, bytes, true);
+}
+
+/* Starts the workers, walks, submits and collects until every file is decided
+ * (or a stop signal came: see scan_stop()).
  * Returns 0, or 2 when it could not run at all (message printed). */
 static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long timeout) {
         s->timeout_ms = (uint64_t) timeout * 1000;
@@ -641,10 +851,12 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
                 }
         for (;;) {
                 /* Keep the ring from filling behind a slow head: wait instead. */
-                while (s->ring_len + 1 >= s->ring_cap) {
+                while (s->ring_len + 1 >= s->ring_cap && !stop_signal) {
                         wait_some(s);
                         flush_ready(s);
                 }
+                if (stop_signal)
+                        break;
                 char *path = walk_next(w);
                 if (!path)
                         break;
@@ -660,12 +872,18 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
                         fputs("modelgate: out of memory\n", stderr);
                         return 2;
                 }
+                job_repository(j, w);
+                j->plain_name = !w->link;
                 submit(s, w, j);
                 flush_ready(s);
         }
-        while (busy_workers(s) > 0) {
+        while (busy_workers(s) > 0 && !stop_signal) {
                 wait_some(s);
                 flush_ready(s);
+        }
+        if (stop_signal) {
+                scan_stop(s);
+                return 0;
         }
         flush_ready(s);
         for (size_t i = 0; i < s->n_workers; i++)
@@ -1233,6 +1451,8 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
         if (argc >= 2 && strcmp(argv[1], "scan") == 0)
                 return cmd_scan(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "report") == 0)
+                return cmd_report(argc - 1, argv + 1, usage);
         if (argc >= 2 && strcmp(argv[1], "manifest") == 0)
                 return cmd_manifest(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "convert") == 0)

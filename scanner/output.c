@@ -43,26 +43,54 @@ static const char *sarif_level(enum mg_severity s) {
         return s >= SEV_HIGH ? "error" : s == SEV_MEDIUM ? "warning" : "note";
 }
 
+/* ,"roots":[...] and ,"shard":{...} when the run has them. */
+static void put_run_keys(FILE *f, const struct output_run *run) {
+        if (run && run->n_roots) {
+                fputs(",\"roots\":[", f);
+                for (size_t i = 0; i < run->n_roots; i++) {
+                        char esc[OUTPUT_PATH_MAX];
+                        escape_path(esc, sizeof(esc), run->roots[i]);
+                        fputs(i ? "," : "", f);
+                        put_json_string(f, esc);
+                }
+                fputs("]", f);
+        }
+        if (run && run->shard_count)
+                fprintf(f, ",\"shard\":{\"index\":%u,\"count\":%u}", run->shard_index, run->shard_count);
+}
+
 void output_begin(struct output *o, FILE *f, enum output_format format, const struct policy *p) {
+        output_begin_run(o, f, format, p, NULL);
+}
+
+void output_begin_run(struct output *o, FILE *f, enum output_format format, const struct policy *p,
+                      const struct output_run *run) {
+        const char *version = run && run->version ? run->version : PACKAGE_VERSION;
+        const char *source = run && run->policy_source ? run->policy_source : policy_source(p);
+        const char *sha = run && run->policy_sha256 ? run->policy_sha256 : policy_sha256(p);
+
         memset(o, 0, sizeof(*o));
         o->f = f;
         o->format = format;
         o->policy = p;
+        summary_init(&o->summary);
 
         switch (format) {
         case OUTPUT_JSON:
                 fputs("{\"tool\":\"modelgate\",\"version\":", f);
-                put_json_string(f, PACKAGE_VERSION);
+                put_json_string(f, version);
                 fputs(",\"policy\":{\"source\":", f);
-                put_json_string(f, policy_source(p));
+                put_json_string(f, source);
                 fputs(",\"sha256\":", f);
-                put_json_string(f, policy_sha256(p));
-                fputs("},\"files\":[", f);
+                put_json_string(f, sha);
+                fputs("}", f);
+                put_run_keys(f, run);
+                fputs(",\"files\":[", f);
                 break;
         case OUTPUT_SARIF:
                 fputs("{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\","
                       "\"runs\":[{\"tool\":{\"driver\":{\"name\":\"modelgate\",\"version\":", f);
-                put_json_string(f, PACKAGE_VERSION);
+                put_json_string(f, version);
                 fputs(",\"rules\":[", f);
                 for (int i = 0; i < _RULE_MAX; i++) {
                         cJSON *rule = cJSON_CreateObject();
@@ -74,13 +102,15 @@ void output_begin(struct output *o, FILE *f, enum output_format format, const st
                         cJSON_Delete(rule);
                 }
                 fputs("]}},\"properties\":{\"policy\":{\"source\":", f);
-                put_json_string(f, policy_source(p));
+                put_json_string(f, source);
                 fputs(",\"sha256\":", f);
-                put_json_string(f, policy_sha256(p));
-                fputs("}},\"results\":[", f);
+                put_json_string(f, sha);
+                fputs("}", f);
+                put_run_keys(f, run);
+                fputs("},\"results\":[", f);
                 break;
         case OUTPUT_CSV:
-                fputs("path,verdict,format,size,sha256,license,rule,severity,global,via,member,message\r\n", f);
+                fputs("path,repository,verdict,format,size,sha256,license,rule,severity,global,via,member,message\r\n", f);
                 break;
         case OUTPUT_TEXT:
                 break;
@@ -115,10 +145,15 @@ static void uri_encode(char *dst, size_t size, const char *path) {
         dst[o] = '\0';
 }
 
-static void output_file_json(struct output *o, const char *path, const struct scan_report *r, enum mg_verdict v) {
+static void output_file_json(struct output *o, const char *path, const char *repository,
+                             const struct scan_report *r, enum mg_verdict v) {
         cJSON *file = cJSON_CreateObject();
 
         cJSON_AddStringToObject(file, "path", path);
+        if (repository)
+                cJSON_AddStringToObject(file, "repository", repository);
+        else
+                cJSON_AddNullToObject(file, "repository");
         cJSON_AddStringToObject(file, "verdict", v == VERDICT_DENY ? "deny" : "allow");
         cJSON_AddStringToObject(file, "format", format_name(r->format));
         cJSON_AddNumberToObject(file, "size", (double) r->size);
@@ -168,7 +203,8 @@ static void output_file_json(struct output *o, const char *path, const struct sc
         o->written++;
 }
 
-static void output_file_sarif(struct output *o, const char *path, const struct scan_report *r, enum mg_verdict v) {
+static void output_file_sarif(struct output *o, const char *path, const char *repository,
+                              const struct scan_report *r, enum mg_verdict v) {
         char uri[OUTPUT_PATH_MAX];
 
         uri_encode(uri, sizeof(uri), path);
@@ -190,6 +226,8 @@ static void output_file_sarif(struct output *o, const char *path, const struct s
                 cJSON_AddStringToObject(props, "severity", severity_name(f->severity));
                 cJSON_AddStringToObject(props, "verdict", v == VERDICT_DENY ? "deny" : "allow");
                 cJSON_AddStringToObject(props, "format", format_name(r->format));
+                if (repository)
+                        cJSON_AddStringToObject(props, "repository", repository);
                 if (r->has_license)
                         cJSON_AddStringToObject(props, "license", r->license);
                 if (f->global[0])
@@ -205,13 +243,15 @@ static void output_file_sarif(struct output *o, const char *path, const struct s
         }
 }
 
-static void output_file_csv(struct output *o, const char *path, const struct scan_report *r, enum mg_verdict v) {
+static void output_file_csv(struct output *o, const char *path, const char *repository,
+                            const struct scan_report *r, enum mg_verdict v) {
         char size[32];
 
         snprintf(size, sizeof(size), "%llu", (unsigned long long) r->size);
         for (uint32_t i = 0; i < (r->n_findings ? r->n_findings : 1); i++) {
                 const struct finding *f = r->n_findings ? &r->findings[i] : NULL;
                 csv_field(o->f, path, false);
+                csv_field(o->f, repository ? repository : "", false);
                 csv_field(o->f, v == VERDICT_DENY ? "deny" : "allow", false);
                 csv_field(o->f, format_name(r->format), false);
                 csv_field(o->f, size, false);
@@ -243,6 +283,11 @@ static void output_file_text(struct output *o, const char *path, const struct sc
 }
 
 void output_file(struct output *o, const char *raw_path, const struct scan_report *r, enum mg_verdict v) {
+        output_file_repo(o, raw_path, NULL, r, v);
+}
+
+void output_file_repo(struct output *o, const char *raw_path, const char *repository, const struct scan_report *r,
+                      enum mg_verdict v) {
         char path[OUTPUT_PATH_MAX];
 
         escape_path(path, sizeof(path), raw_path);
@@ -253,16 +298,17 @@ void output_file(struct output *o, const char *raw_path, const struct scan_repor
                 o->allowed++;
         for (uint32_t i = 0; i < r->n_findings; i++)
                 o->by_rule[r->findings[i].rule < _RULE_MAX ? r->findings[i].rule : RULE_SCAN_ERROR]++;
+        summary_add_file(&o->summary, v == VERDICT_DENY, repository, r);
 
         switch (o->format) {
         case OUTPUT_JSON:
-                output_file_json(o, path, r, v);
+                output_file_json(o, path, repository, r, v);
                 break;
         case OUTPUT_SARIF:
-                output_file_sarif(o, path, r, v);
+                output_file_sarif(o, path, repository, r, v);
                 break;
         case OUTPUT_CSV:
-                output_file_csv(o, path, r, v);
+                output_file_csv(o, path, repository, r, v);
                 break;
         case OUTPUT_TEXT:
                 output_file_text(o, path, r, v);
@@ -273,14 +319,7 @@ void output_file(struct output *o, const char *raw_path, const struct scan_repor
 void output_end(struct output *o) {
         switch (o->format) {
         case OUTPUT_JSON: {
-                cJSON *summary = cJSON_CreateObject();
-                cJSON_AddNumberToObject(summary, "files", (double) o->files);
-                cJSON_AddNumberToObject(summary, "allowed", (double) o->allowed);
-                cJSON_AddNumberToObject(summary, "denied", (double) o->denied);
-                cJSON *by = cJSON_AddObjectToObject(summary, "by_rule");
-                for (int i = 0; i < _RULE_MAX; i++)
-                        if (o->by_rule[i])
-                                cJSON_AddNumberToObject(by, rule_name(i), (double) o->by_rule[i]);
+                cJSON *summary = summary_json(&o->summary);
                 fputs("],\"summary\":", o->f);
                 put_json(o->f, summary);
                 fputs("}\n", o->f);
@@ -293,28 +332,18 @@ void output_end(struct output *o) {
                 cJSON_AddNumberToObject(summary, "files", (double) o->files);
                 cJSON_AddNumberToObject(summary, "allowed", (double) o->allowed);
                 cJSON_AddNumberToObject(summary, "denied", (double) o->denied);
+                cJSON_AddBoolToObject(summary, "interrupted", o->summary.interrupted);
                 put_json(o->f, summary);
                 cJSON_Delete(summary);
                 fputs("}}]}\n", o->f);
                 break;
         }
         case OUTPUT_TEXT:
-                fprintf(o->f, "%lu file%s scanned: %lu allowed, %lu denied", o->files, o->files == 1 ? "" : "s",
-                        o->allowed, o->denied);
-                {
-                        bool first = true;
-                        for (int i = 0; i < _RULE_MAX; i++)
-                                if (o->by_rule[i]) {
-                                        fprintf(o->f, "%s%s %lu", first ? " (" : ", ", rule_name(i), o->by_rule[i]);
-                                        first = false;
-                                }
-                        if (!first)
-                                fputc(')', o->f);
-                }
-                fputc('\n', o->f);
+                summary_print_text(&o->summary, o->f);
                 break;
         case OUTPUT_CSV:
                 break;
         }
         fflush(o->f);
+        summary_free(&o->summary);
 }

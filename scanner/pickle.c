@@ -107,9 +107,16 @@ enum frame_mode {
 /* Fixed-size allocation for containers: chunks of many objects, a free list for
  * reuse, and one sweep at the end instead of a walk over every object. */
 #define POOL_CHUNK_BYTES ((size_t) 2 << 20)   /* one transparent huge page when aligned */
+/* A pool's first chunk: most pickles of a mass audit (optimizer states, configs,
+ * small checkpoints' data.pkl) build a few hundred containers, and the kernel
+ * zeroing a 2 MiB huge page for each of them cost more than their scan. */
+#define POOL_FIRST_CHUNK_BYTES ((size_t) 64 << 10)
+/* Memo slots past which the memo's reservation asks for huge pages (2 MiB of slots). */
+#define MEMO_HUGE_FROM (POOL_CHUNK_BYTES / 16)
 
 struct pool_chunk {
         struct pool_chunk *next;
+        size_t size;
         size_t used;
         _Alignas(16) uint8_t data[];
 };
@@ -126,13 +133,20 @@ static void *pool_alloc(struct pool *p) {
                 p->free = *(void **) r;
                 return r;
         }
-        if (!p->chunks || POOL_CHUNK_BYTES - sizeof(struct pool_chunk) - p->chunks->used < p->elem) {
-                /* Aligned to its size, so the kernel can back it with one huge page
-                 * instead of taking 512 page faults. */
-                struct pool_chunk *c = aligned_alloc(POOL_CHUNK_BYTES, POOL_CHUNK_BYTES);
+        if (!p->chunks || p->chunks->size - sizeof(struct pool_chunk) - p->chunks->used < p->elem) {
+                struct pool_chunk *c;
+                size_t size = p->chunks ? POOL_CHUNK_BYTES : POOL_FIRST_CHUNK_BYTES;
+                if (size == POOL_CHUNK_BYTES) {
+                        /* Aligned to its size, so the kernel can back it with one huge
+                         * page instead of taking 512 page faults. */
+                        c = aligned_alloc(POOL_CHUNK_BYTES, POOL_CHUNK_BYTES);
+                        if (c)
+                                madvise(c, POOL_CHUNK_BYTES, MADV_HUGEPAGE);   /* a hint; failure is harmless */
+                } else
+                        c = malloc(size);
                 if (!c)
                         return NULL;
-                madvise(c, POOL_CHUNK_BYTES, MADV_HUGEPAGE);   /* a hint; failure is harmless */
+                c->size = size;
                 c->used = 0;
                 c->next = p->chunks;
                 p->chunks = c;
@@ -182,6 +196,7 @@ struct vm {
         size_t fence;
 
         struct pv *memo;
+        bool memo_huge;         /* the memo's reservation asked for huge pages */
         size_t cap_memo, memo_len;
 
         size_t n_objs;
@@ -991,9 +1006,14 @@ static bool memo_put(struct vm *vm, uint64_t idx) {
                         vm_limit(vm, "memory for the memo", PICKLE_MEMO_MAX);
                         return false;
                 }
-                madvise(m, PICKLE_MEMO_MAX * sizeof(struct pv), MADV_HUGEPAGE);
                 vm->memo = m;
                 vm->cap_memo = PICKLE_MEMO_MAX;
+        }
+        if (idx >= MEMO_HUGE_FROM && !vm->memo_huge) {
+                /* Only a large memo is worth huge pages: a small pickle's first
+                 * put would otherwise have a whole 2 MiB page zeroed. */
+                madvise(vm->memo, PICKLE_MEMO_MAX * sizeof(struct pv), MADV_HUGEPAGE);
+                vm->memo_huge = true;
         }
         struct pv *slot = &vm->memo[idx];
         struct pv v = vm->stack[vm->n_stack - 1];

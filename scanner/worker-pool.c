@@ -53,6 +53,11 @@ int worker_start(struct worker *w, const char *exe) {
                 /* An agent runs with oom_score_adj -1000; its workers must stay
                  * killable under memory pressure (lowering needs no privilege... raising
                  * back to 0 does not either). Best effort: a CLI is at 0 already. */
+                /* A terminal's Ctrl-C goes to the whole foreground process group: it
+                 * is the front end's to act on (finish the files in flight, then kill
+                 * its workers), not a worker's to die of. */
+                struct sigaction ign = { .sa_handler = SIG_IGN };
+                sigaction(SIGINT, &ign, NULL);
                 int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
                 if (oom >= 0) {
                         if (write(oom, "0", 1) < 0) { /* not fatal */ }

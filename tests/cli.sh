@@ -54,7 +54,7 @@ check "SARIF is 2.1.0 with one error result for os:system" \
 
 "$MODELGATE" scan --format csv "$tmp/tree" >"$tmp/out.csv" 2>/dev/null
 check "CSV has the documented header and one row per file here" \
-        "$PYTHON3" -c "import csv,sys; rows=list(csv.reader(open('$tmp/out.csv', newline=''))); sys.exit(not (rows[0]==['path','verdict','format','size','sha256','license','rule','severity','global','via','member','message'] and len(rows)==4))"
+        "$PYTHON3" -c "import csv,sys; rows=list(csv.reader(open('$tmp/out.csv', newline=''))); sys.exit(not (rows[0]==['path','repository','verdict','format','size','sha256','license','rule','severity','global','via','member','message'] and len(rows)==4))"
 
 "$MODELGATE" scan "$tmp/does-not-exist" "$tmp/tree/sub" >"$tmp/out" 2>"$tmp/err"; st=$?
 check "a missing path exits 2, names it, and the rest is scanned" \
