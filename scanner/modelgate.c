@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "attest-cmd.h"
 #include "convert-plan.h"
 #include "convert-write.h"
 #include "manifest.h"
@@ -234,6 +235,8 @@ struct scan_run {
         uint64_t next_id;
         unsigned restarts;
         bool failed;
+        struct attest_writer *attest;   /* scan --attest: the statement being built */
+        unsigned long attest_errors;
 };
 
 /* A file that could not be scanned: the policy's on_error decides how much it weighs. */
@@ -268,6 +271,8 @@ static void flush_ready(struct scan_run *s) {
                         manifest_collect(s, j);
                 else
                         output_file(&s->out, j->path, j->report, j->verdict);
+                if (s->attest && attest_cmd_collect(s->attest, j->path, j->report, j->verdict) < 0)
+                        s->attest_errors++;
                 free(j->path);
                 free(j->report);
                 memset(j, 0, sizeof(*j));
@@ -467,6 +472,8 @@ static int busy_workers(const struct scan_run *s) {
 static void usage(FILE *f) {
         fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
               "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS] PATH...\n"
+              "                      [--attest FILE --signing-key KEY.pem]\n"
+              "       modelgate attest verify --key PUBLIC.pem [--policy FILE] ENVELOPE\n"
               "       modelgate manifest [--output FILE] [--jobs N] DIR\n"
               "       modelgate convert [--policy FILE] [--force] [--timeout SECONDS] IN OUT.safetensors\n"
               "       modelgate --version\n"
@@ -483,6 +490,17 @@ static void usage(FILE *f) {
 
 static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long timeout);
 
+/* Signs and writes what scan --attest collected. A file left out (no hash) makes
+ * the run fail, though the others are signed. */
+static int attest_scan_finish(struct scan_run *s, const char *out, const char *key) {
+        char err[ATTEST_ERROR_MAX];
+        if (attest_writer_finish(s->attest, key, out, err, sizeof(err)) < 0) {
+                fprintf(stderr, "modelgate: cannot write the attestation: %s\n", err);
+                return -EIO;
+        }
+        return s->attest_errors ? -EIO : 0;
+}
+
 static int cmd_scan(int argc, char **argv) {
         static const struct option opts[] = {
                 { "policy", required_argument, NULL, 'p' },
@@ -492,10 +510,12 @@ static int cmd_scan(int argc, char **argv) {
                 { "timeout", required_argument, NULL, 't' },
                 { "root", required_argument, NULL, 'r' },
                 { "sha256", no_argument, NULL, 's' },
+                { "attest", required_argument, NULL, 'A' },
+                { "signing-key", required_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *policy_path = NULL, *root = NULL;
+        const char *policy_path = NULL, *root = NULL, *attest_out = NULL, *signing_key = NULL;
         const char *manifest_args[JOBS_MAX];
         size_t n_manifest_args = 0;
         struct manifest_set *manifests = NULL;
@@ -510,10 +530,16 @@ static int cmd_scan(int argc, char **argv) {
 
         bool hash_all = false;
 
-        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sA:K:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p':
                         policy_path = optarg;
+                        break;
+                case 'A':
+                        attest_out = optarg;
+                        break;
+                case 'K':
+                        signing_key = optarg;
                         break;
                 case 'm':
                         if (n_manifest_args == JOBS_MAX) {
@@ -563,6 +589,10 @@ static int cmd_scan(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
+        if (!attest_out != !signing_key) {
+                fputs("modelgate scan: --attest and --signing-key go together\n", stderr);
+                return 2;
+        }
         if (jobs < 1)
                 jobs = 1;
         if (jobs > JOBS_MAX)
@@ -602,7 +632,14 @@ static int cmd_scan(int argc, char **argv) {
         }
         s->policy = policy;
         s->manifests = manifests;
-        s->hash_all = hash_all || policy_hash_files(policy);
+        s->hash_all = hash_all || policy_hash_files(policy) || attest_out;
+        if (attest_out && attest_writer_new(policy_sha256(policy), &s->attest) < 0) {
+                fputs("modelgate: out of memory\n", stderr);
+                free(s);
+                policy_free(policy);
+                manifest_set_free(manifests);
+                return 2;
+        }
         w.roots = argv + optind;
         w.n_roots = (size_t) (argc - optind);
         output_begin(&s->out, stdout, (enum output_format) format, policy);
@@ -612,7 +649,10 @@ static int cmd_scan(int argc, char **argv) {
                 r = w.errors ? 2 : s->out.denied ? 1 : 0;
                 if (w.errors)
                         fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+                if (s->attest && attest_scan_finish(s, attest_out, signing_key) < 0)
+                        r = 2;
         }
+        attest_writer_free(s->attest);
         free(s);
         policy_free(policy);
         manifest_set_free(manifests);
@@ -1237,6 +1277,8 @@ int main(int argc, char **argv) {
                 return cmd_manifest(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "convert") == 0)
                 return cmd_convert(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "attest") == 0)
+                return attest_cmd_main(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
                 printf("modelgate %s\n", PACKAGE_VERSION);
                 return 0;
