@@ -66,7 +66,7 @@ struct store_entry {
 struct store_index {
         struct store_entry *entries;
         unsigned long n, cap_entries, limit;
-        uint32_t *by_key, *by_sha;
+        uint64_t *by_key, *by_sha;
         unsigned long slots;    /* power of two */
 };
 
@@ -127,13 +127,18 @@ static uint64_t mix(uint64_t h, uint64_t v) {
         return h * 0xff51afd7ed558ccdULL;
 }
 
+/* Linear probing needs the low bits well mixed: a final avalanche folds the high
+ * bits of the product down (inode numbers and sizes come in runs). */
 static uint64_t key_hash(const struct store_key *k) {
-        return mix(mix(mix(mix(mix(0, k->dev), k->ino), k->size), (uint64_t) k->ctime_sec), (uint64_t) k->ctime_nsec);
+        uint64_t h = mix(mix(mix(mix(mix(0, k->dev), k->ino), k->size), (uint64_t) k->ctime_sec), (uint64_t) k->ctime_nsec);
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ULL;
+        return h ^ (h >> 33);
 }
 
 static uint64_t sha_hash(const uint8_t sha[32]) {
         uint64_t h;
-        memcpy(&h, sha, sizeof(h));   /* already uniform */
+        memcpy(&h, sha, sizeof(h));   /* a digest's bytes: already uniform */
         return h;
 }
 
@@ -142,14 +147,27 @@ static bool key_eq(const struct store_key *a, const struct store_key *b) {
                a->ctime_nsec == b->ctime_nsec;
 }
 
-static struct store_index *index_new(unsigned long limit) {
+/* A slot holds (tag << 32 | entry index + 1), 0 when empty: the tag (high bits
+ * of the hash) settles most mismatches without touching the entry. */
+#define SLOT_INDEX(s) ((uint32_t) (s))
+#define SLOT_TAG(h) ((uint64_t) ((h) >> 32) << 32)
+
+static struct store_index *index_new(unsigned long limit, unsigned long expect) {
         struct store_index *x = calloc(1, sizeof(*x));
         if (!x)
                 return NULL;
         x->limit = limit;
         x->slots = INDEX_MIN_SLOTS;
+        if (expect > limit)
+                expect = limit;
+        while (x->slots < 2 * expect)   /* sized once for what the file holds */
+                x->slots <<= 1;
         x->by_key = calloc(x->slots, sizeof(*x->by_key));
         x->by_sha = calloc(x->slots, sizeof(*x->by_sha));
+        if (expect) {
+                x->entries = malloc(expect * sizeof(*x->entries));
+                x->cap_entries = x->entries ? expect : 0;
+        }
         if (!x->by_key || !x->by_sha) {
                 store_index_free(x);
                 return NULL;
@@ -166,19 +184,24 @@ void store_index_free(struct store_index *x) {
         }
 }
 
-static uint32_t *key_slot(const struct store_index *x, const struct store_key *k) {
+static uint64_t *key_slot(const struct store_index *x, const struct store_key *k, uint64_t h) {
         unsigned long m = x->slots - 1;
-        for (unsigned long i = key_hash(k) & m;; i = (i + 1) & m)
-                if (!x->by_key[i] || key_eq(&x->entries[x->by_key[i] - 1].key, k))
+        for (unsigned long i = h & m;; i = (i + 1) & m) {
+                uint64_t s = x->by_key[i];
+                if (!s || ((s & ~(uint64_t) UINT32_MAX) == SLOT_TAG(h) && key_eq(&x->entries[SLOT_INDEX(s) - 1].key, k)))
                         return &x->by_key[i];
+        }
 }
 
-static uint32_t *sha_slot(const struct store_index *x, const uint8_t sha[32]) {
+static uint64_t *sha_slot(const struct store_index *x, const uint8_t sha[32], uint64_t h) {
         unsigned long m = x->slots - 1;
-        for (unsigned long i = sha_hash(sha) & m;; i = (i + 1) & m) {
-                if (!x->by_sha[i])
+        for (unsigned long i = h & m;; i = (i + 1) & m) {
+                uint64_t s = x->by_sha[i];
+                if (!s)
                         return &x->by_sha[i];
-                const struct store_entry *e = &x->entries[x->by_sha[i] - 1];
+                if ((s & ~(uint64_t) UINT32_MAX) != SLOT_TAG(h))
+                        continue;
+                const struct store_entry *e = &x->entries[SLOT_INDEX(s) - 1];
                 if (e->v.has_sha256 && memcmp(e->v.sha256, sha, 32) == 0)
                         return &x->by_sha[i];
         }
@@ -186,7 +209,7 @@ static uint32_t *sha_slot(const struct store_index *x, const uint8_t sha[32]) {
 
 static int index_grow(struct store_index *x) {
         unsigned long slots = x->slots * 2;
-        uint32_t *bk = calloc(slots, sizeof(*bk)), *bs = calloc(slots, sizeof(*bs));
+        uint64_t *bk = calloc(slots, sizeof(*bk)), *bs = calloc(slots, sizeof(*bs));
         if (!bk || !bs) {
                 free(bk);
                 free(bs);
@@ -198,11 +221,13 @@ static int index_grow(struct store_index *x) {
         x->by_sha = bs;
         x->slots = slots;
         for (unsigned long i = 0; i < x->n; i++) {
-                *key_slot(x, &x->entries[i].key) = (uint32_t) (i + 1);
+                uint64_t h = key_hash(&x->entries[i].key);
+                *key_slot(x, &x->entries[i].key, h) = SLOT_TAG(h) | (i + 1);
                 if (x->entries[i].v.has_sha256) {
-                        uint32_t *s = sha_slot(x, x->entries[i].v.sha256);
+                        uint64_t hs = sha_hash(x->entries[i].v.sha256);
+                        uint64_t *s = sha_slot(x, x->entries[i].v.sha256, hs);
                         if (!*s)
-                                *s = (uint32_t) (i + 1);
+                                *s = SLOT_TAG(hs) | (i + 1);
                 }
         }
         return 0;
@@ -211,7 +236,8 @@ static int index_grow(struct store_index *x) {
 /* Adds or replaces. Returns 1 when a key was replaced, 0 when added, -ENOSPC at
  * the limit, -ENOMEM. */
 static int index_put(struct store_index *x, const struct store_key *k, const struct store_verdict *v) {
-        uint32_t *ks = key_slot(x, k);
+        uint64_t h = key_hash(k);
+        uint64_t *ks = key_slot(x, k, h);
         int replaced = *ks != 0;
 
         if (!replaced) {
@@ -220,7 +246,7 @@ static int index_put(struct store_index *x, const struct store_key *k, const str
                 if ((x->n + 1) * 2 > x->slots) {
                         if (index_grow(x) < 0)
                                 return -ENOMEM;
-                        ks = key_slot(x, k);
+                        ks = key_slot(x, k, h);
                 }
                 if (x->n == x->cap_entries) {
                         unsigned long nc = x->cap_entries ? x->cap_entries * 2 : 1024;
@@ -231,14 +257,16 @@ static int index_put(struct store_index *x, const struct store_key *k, const str
                         x->cap_entries = nc;
                 }
                 x->entries[x->n].key = *k;
-                *ks = (uint32_t) ++x->n;
+                *ks = SLOT_TAG(h) | ++x->n;
         }
-        struct store_entry *e = &x->entries[*ks - 1];
+        uint32_t idx = SLOT_INDEX(*ks);
+        struct store_entry *e = &x->entries[idx - 1];
         e->v = *v;
         if (v->has_sha256) {
-                uint32_t *s = sha_slot(x, v->sha256);
+                uint64_t hs = sha_hash(v->sha256);
+                uint64_t *s = sha_slot(x, v->sha256, hs);
                 if (!*s)
-                        *s = *ks;
+                        *s = SLOT_TAG(hs) | idx;
         }
         return replaced;
 }
@@ -310,7 +338,7 @@ static void record_verdict(const struct store_record *r, struct store_key *ret_k
 static int load_records(int fd, off_t end, const uint8_t policy[32], unsigned long limit, struct store_index **ret,
                         struct store_load_info *info) {
         struct store_record *buf = malloc(READ_CHUNK_RECORDS * sizeof(*buf));
-        struct store_index *x = index_new(limit);
+        struct store_index *x = index_new(limit, end > STORE_RECORD_SIZE ? (unsigned long) (end / STORE_RECORD_SIZE - 1) : 0);
         off_t off = STORE_RECORD_SIZE;
         int r = 0;
 
@@ -552,7 +580,7 @@ void verdict_store_use_index(struct verdict_store *s, const uint8_t policy[32], 
 }
 
 bool verdict_store_get(const struct verdict_store *s, const struct store_key *k, struct store_verdict *ret) {
-        uint32_t i = *key_slot(s->idx, k);
+        uint32_t i = SLOT_INDEX(*key_slot(s->idx, k, key_hash(k)));
         if (!i)
                 return false;
         *ret = s->idx->entries[i - 1].v;
@@ -560,7 +588,7 @@ bool verdict_store_get(const struct verdict_store *s, const struct store_key *k,
 }
 
 bool verdict_store_get_content(const struct verdict_store *s, const uint8_t sha256[32], struct store_verdict *ret) {
-        uint32_t i = *sha_slot(s->idx, sha256);
+        uint32_t i = SLOT_INDEX(*sha_slot(s->idx, sha256, sha_hash(sha256)));
         if (!i)
                 return false;
         *ret = s->idx->entries[i - 1].v;
