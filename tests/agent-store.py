@@ -172,6 +172,33 @@ def store_cases(tmp, w):
         "SIGHUP: the store switches to the new policy's entries (B refuses), and back (A allows), with no scan",
         f"B={st_b} A={st_a} sources={[r.get('MODELGATE_SOURCE') for r in recs]}")
 
+    # Content-keyed: a new inode whose name expects a hash the store knows is
+    # hashed, not scanned, and gets the stored verdict of that content.
+    blobs = [os.path.join(w, "hub", m, "blobs") for m in ("models--a--x", "models--b--x")]
+    named = {}
+    for content in (BENIGN, evil("blb1")):
+        h = hashlib.sha256(content).hexdigest()
+        named[content] = [os.path.join(b, h) for b in blobs]
+    for b in blobs:
+        os.makedirs(b)
+    for content, (first, _) in named.items():
+        write(first, content)
+    a = Agent(tmp, args)
+    first_st = [open_status(named[c][0]) for c in named]
+    first_src = [a.source_of(named[c][0]) for c in named]
+    a.stop()
+    for content, (_, second) in named.items():   # the same content lands in another model's cache
+        write(second, content)
+    a = Agent(tmp, args)
+    second_st = [open_status(named[c][1]) for c in named]
+    second_src = [a.source_of(named[c][1]) for c in named]
+    scans_c = a.stop()
+    tap(first_st == ["ok", "EPERM"] and first_src == [["scan"], ["scan"]] and second_st == ["ok", "EPERM"]
+        and second_src == [["store"], ["store"]] and scans_c == 0,
+        "a new file whose Hugging Face blob name is a hash the store knows is only hashed: the stored verdict of "
+        "that content answers (allow and deny)",
+        f"first={first_st}/{first_src} second={second_st}/{second_src} scans={scans_c}")
+
     # Damage: every case starts from the good store, and the malicious file must
     # stay refused whatever the bytes say.
     pristine = open(os.path.join(state, STORE), "rb").read()
