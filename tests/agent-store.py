@@ -199,6 +199,33 @@ def store_cases(tmp, w):
         "that content answers (allow and deny)",
         f"first={first_st}/{first_src} second={second_st}/{second_src} scans={scans_c}")
 
+    # The same through a manifest that also pins the size: the hash-first round
+    # must carry the size, or the manifest check would refuse a matching file.
+    mdir = os.path.join(w, "pinned")
+    os.makedirs(mdir)
+    manifest = os.path.join(tmp, "manifest.json")
+    with open(manifest, "w") as f:
+        json.dump({"root": mdir, "files": {n: {"sha256": hashlib.sha256(BENIGN).hexdigest(), "size": len(BENIGN)}
+                                           for n in ("one.bin", "two.bin", "bad.bin")}}, f)
+    mpol = os.path.join(tmp, "manifest-policy.json")
+    with open(mpol, "w") as f:
+        json.dump({"manifests": [manifest]}, f)
+    margs = ["--watch", w, "--policy", mpol, "--state-dir", os.path.join(tmp, "state-m"), "--workers", "2"]
+    write(os.path.join(mdir, "one.bin"), BENIGN)
+    a = Agent(tmp, margs)
+    st1 = open_status(os.path.join(mdir, "one.bin"))
+    a.stop()
+    write(os.path.join(mdir, "two.bin"), BENIGN)
+    write(os.path.join(mdir, "bad.bin"), BENIGN[:-2] + b"x.")
+    a = Agent(tmp, margs)
+    st2, st3 = open_status(os.path.join(mdir, "two.bin")), open_status(os.path.join(mdir, "bad.bin"))
+    src2, src3 = a.source_of(os.path.join(mdir, "two.bin")), a.source_of(os.path.join(mdir, "bad.bin"))
+    a.stop()
+    tap(st1 == "ok" and st2 == "ok" and src2 == ["store"] and st3 == "EPERM" and src3 == ["scan"],
+        "a new file a manifest pins (hash and size) is answered from the store's verdict of that content; "
+        "one that differs is scanned and refused",
+        f"one={st1} two={st2}/{src2} bad={st3}/{src3}")
+
     # Damage: every case starts from the good store, and the malicious file must
     # stay refused whatever the bytes say.
     pristine = open(os.path.join(state, STORE), "rb").read()
