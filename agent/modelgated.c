@@ -1392,11 +1392,14 @@ static void open_store(void) {
         if (r == 0)
                 r = verdict_store_open(D.state_dir, bin, 0, &D.store, &info);
         if (r < 0) {
+                const char *why = r == -EBUSY ? "another modelgated holds it"
+                                  : r == -EPERM ? "it belongs to another user, or others can write the directory"
+                                                : strerror(-r);
                 D.store = NULL;
                 log_daemon(LOG_STATE, LOG_WARNING, "verdict store in %s: cannot open it (%s); running without it",
-                           D.state_dir, r == -EBUSY ? "another modelgated holds it" : strerror(-r));
-                fprintf(stderr, "modelgated: verdict store in %s: cannot open it (%s); running without it\n", D.state_dir,
-                        r == -EBUSY ? "another modelgated holds it" : strerror(-r));
+                           D.state_dir, why);
+                fprintf(stderr, "modelgated: verdict store in %s: cannot open it (%s); running without it\n",
+                        D.state_dir, why);
                 return;
         }
         if (info.aside[0]) {

@@ -494,6 +494,13 @@ int verdict_store_open(const char *dir, const uint8_t policy[32], unsigned long 
                 free(s);
                 return r;
         }
+        /* The records carry a checksum, not a signature: only the file system's
+         * permissions keep them ours. A directory or file that another user owns
+         * or can write is refused. */
+        if (fstat(s->dir_fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+                r = -EPERM;
+                goto fail;
+        }
         if (flock(s->dir_fd, LOCK_EX | LOCK_NB) < 0) {
                 r = errno == EWOULDBLOCK ? -EBUSY : -errno;
                 goto fail;
@@ -505,6 +512,10 @@ int verdict_store_open(const char *dir, const uint8_t policy[32], unsigned long 
         }
         if (!S_ISREG(st.st_mode)) {
                 r = -EINVAL;
+                goto fail;
+        }
+        if (st.st_uid != geteuid()) {
+                r = -EPERM;
                 goto fail;
         }
         fchmod(s->fd, 0600);   /* root-only, whatever made it */

@@ -63,7 +63,9 @@ void store_key_from_stat(struct store_key *k, const struct stat *st);
  * exclusive lock, loads the records for `policy`, cuts a torn tail, and compacts
  * the file when most of it is dead. A file that is not a store (wrong header) is
  * renamed aside (info->aside) and a new one started. `cap` bounds live entries
- * (0: STORE_ENTRIES_MAX). Returns 0 or -errno (-EBUSY: another process holds it). */
+ * (0: STORE_ENTRIES_MAX). Returns 0 or -errno (-EBUSY: another process holds it;
+ * -EPERM: the directory or file belongs to another user, or the directory is
+ * writable by group or others). */
 int verdict_store_open(const char *dir, const uint8_t policy[32], unsigned long cap, struct verdict_store **ret,
                        struct store_load_info *info);
 void verdict_store_close(struct verdict_store *s);

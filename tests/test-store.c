@@ -289,6 +289,17 @@ static void test_second_opener_is_refused(void) {
         verdict_store_close(s);
 }
 
+static void test_a_store_others_can_write_is_refused(void) {
+        char *d = tmpdir();
+        struct store_load_info info;
+        struct verdict_store *s = NULL;
+        TAP_CHECK(chmod(d, 0777) == 0);
+        TAP_CHECK(verdict_store_open(d, POLICY_A, 0, &s, &info) == -EPERM && !s);
+        TAP_CHECK(chmod(d, 0700) == 0);
+        s = open_ok(d, POLICY_A, &info);
+        verdict_store_close(s);
+}
+
 static int generate(const char *dir, const char *count, const char *policy_hex) {
         uint8_t policy[32];
         struct store_load_info info;
@@ -332,6 +343,7 @@ int main(int argc, char **argv) {
                   test_mostly_dead_store_is_compacted_to_current_policy },
                 { "the entry cap bounds the store", test_cap_bounds_entries },
                 { "a second opener of the same store is refused (EBUSY)", test_second_opener_is_refused },
+                { "a store directory others can write is refused (EPERM)", test_a_store_others_can_write_is_refused },
         };
         const char *base = getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
         char cmd[200];
