@@ -122,6 +122,8 @@ struct job {
         bool prehash;                   /* hash first: attested or stored content may answer */
         char known_sha256[65];          /* from the hash-first round, "" before or without */
         const char *source;             /* where the verdict came from: "scan", "store", ... */
+        bool stored;                    /* stored_as went to the verdict store */
+        struct store_verdict stored_as; /* completed with the hash of a denial's HASHING round */
 };
 
 struct daemon {
@@ -528,8 +530,11 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
         }
         if (cacheable)
                 verdict_cache_put(D.cache, &j->key, &cv);
-        if (cacheable && persist && !D.stopping)
+        if (cacheable && persist && !D.stopping) {
                 store_append(&j->key, sv);
+                j->stored = true;
+                j->stored_as = *sv;
+        }
 
         if (!deny) {
                 if (strcmp(j->source, "scan") == 0)
@@ -671,6 +676,12 @@ static void collect(size_t i) {
                 if (verdict_cache_get(D.cache, &j->key, &cv) && sha) {
                         snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);
                         verdict_cache_put(D.cache, &j->key, &cv);
+                }
+                /* The stored denial learns its content hash: the same bytes under
+                 * another name are then known by content too. */
+                if (j->stored && sha && !D.stopping && sha256_from_hex(sha, j->stored_as.sha256)) {
+                        j->stored_as.has_sha256 = 1;
+                        store_append(&j->key, &j->stored_as);
                 }
                 for (unsigned k = 0; k < j->n_waiters; k++)
                         log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j,

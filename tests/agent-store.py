@@ -48,10 +48,10 @@ class Agent:
         self.d = ac.Daemon(tmp, args)
         self.ready = self.d.wait_ready()
 
-    def records(self, match=(), pred=lambda rs: True, timeout=10):
+    def records(self, match=(), pred=lambda rs: True, timeout=30):
         return ac.wait_journal(["_PID=%d" % self.d.p.pid] + list(match), "-1h", pred, timeout)
 
-    def source_of(self, path, timeout=10):
+    def source_of(self, path, timeout=30):
         recs = self.records(["MODELGATE_PATH=" + path], lambda rs: any(r.get("MODELGATE_SOURCE") for r in rs), timeout)
         return sorted({r.get("MODELGATE_SOURCE") for r in recs if r.get("MODELGATE_SOURCE")})
 
@@ -117,8 +117,9 @@ def store_cases(tmp, w):
     tap(a.ready and got == ["ok", "EPERM", "ok", "ok"] and src == [["scan"]] * 4 and scans == 4,
         "cold store: every file is scanned (MODELGATE_SOURCE=scan) and its verdict recorded",
         f"ready={a.ready} got={got} src={src} scans={scans}")
-    tap(st.st_mode & 0o777 == 0o600 and os.stat(state).st_mode & 0o777 == 0o700 and st.st_size == 5 * RECORD,
-        "the store is root-only (0600 in a 0700 directory): a header and one 128-byte record per verdict",
+    # A header, a record per verdict, and one more for the denial once its hash is known.
+    tap(st.st_mode & 0o777 == 0o600 and os.stat(state).st_mode & 0o777 == 0o700 and st.st_size == 6 * RECORD,
+        "the store is root-only (0600 in a 0700 directory): a header and 128-byte records",
         f"mode={oct(st.st_mode)} size={st.st_size}")
 
     # Rewritten while the agent is down, same size, mtime put back: ctime moved.
