@@ -471,7 +471,7 @@ int verdict_store_open(const char *dir, const uint8_t policy[32], unsigned long 
         struct verdict_store *s = calloc(1, sizeof(*s));
         struct store_header h;
         struct stat st;
-        int r;
+        int r = -EIO;
 
         memset(info, 0, sizeof(*info));
         if (!s)
