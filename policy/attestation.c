@@ -586,7 +586,8 @@ static void load_path(struct attest_set *s, const struct attest_keyring *k, cons
                 n++;
         }
         closedir(d);
-        qsort(names, n, sizeof(*names), name_cmp);
+        if (n > 1)
+                qsort(names, n, sizeof(*names), name_cmp);
         for (size_t i = 0; i < n; i++) {
                 char full[PATH_MAX];
                 if ((size_t) snprintf(full, sizeof(full), "%s/%s", path, names[i]) < sizeof(full))
@@ -615,7 +616,8 @@ int attest_set_load(const struct policy *p, struct attest_set **ret, void (*warn
                 for (size_t i = 0; i < policy_attestation_count(p); i++)
                         load_path(s, k, policy_attestation(p, i), policy_sha256(p), warn, ud);
         attest_keyring_free(k);
-        qsort(s->facts, s->n, sizeof(*s->facts), fact_cmp);
+        if (s->n > 1)
+                qsort(s->facts, s->n, sizeof(*s->facts), fact_cmp);
         /* Statements that disagree on one content: deny wins, fail closed. */
         for (int pass = 0; pass < 2; pass++)   /* forward, then back: a whole run of equals */
                 for (size_t j = 1; j < s->n; j++) {
