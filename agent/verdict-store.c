@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,6 +153,26 @@ static bool key_eq(const struct store_key *a, const struct store_key *b) {
 #define SLOT_INDEX(s) ((uint32_t) (s))
 #define SLOT_TAG(h) ((uint64_t) ((h) >> 32) << 32)
 
+/* The index's arrays are few and large, and probed at random: on transparent
+ * huge pages (where the system allows them on request) and filled by the kernel
+ * in one call, a 100,000-entry store loads in 50 ms of CPU instead of 130 on a
+ * VM, where TLB misses and a trap per first-touched page dominated. Both hints
+ * may be refused (older kernels): the pages are then faulted in as touched.
+ * Zeroed, like calloc. */
+static void *big_alloc(size_t bytes) {
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                return NULL;
+        madvise(p, bytes, MADV_HUGEPAGE);
+        madvise(p, bytes, MADV_POPULATE_WRITE);
+        return p;
+}
+
+static void big_free(void *p, size_t bytes) {
+        if (p)
+                munmap(p, bytes);
+}
+
 static struct store_index *index_new(unsigned long limit, unsigned long expect) {
         struct store_index *x = calloc(1, sizeof(*x));
         if (!x)
@@ -162,10 +183,10 @@ static struct store_index *index_new(unsigned long limit, unsigned long expect) 
                 expect = limit;
         while (x->slots < 2 * expect)   /* sized once for what the file holds */
                 x->slots <<= 1;
-        x->by_key = calloc(x->slots, sizeof(*x->by_key));
-        x->by_sha = calloc(x->slots, sizeof(*x->by_sha));
+        x->by_key = big_alloc(x->slots * sizeof(*x->by_key));
+        x->by_sha = big_alloc(x->slots * sizeof(*x->by_sha));
         if (expect) {
-                x->entries = malloc(expect * sizeof(*x->entries));
+                x->entries = big_alloc(expect * sizeof(*x->entries));
                 x->cap_entries = x->entries ? expect : 0;
         }
         if (!x->by_key || !x->by_sha) {
@@ -177,9 +198,9 @@ static struct store_index *index_new(unsigned long limit, unsigned long expect) 
 
 void store_index_free(struct store_index *x) {
         if (x) {
-                free(x->entries);
-                free(x->by_key);
-                free(x->by_sha);
+                big_free(x->entries, x->cap_entries * sizeof(*x->entries));
+                big_free(x->by_key, x->slots * sizeof(*x->by_key));
+                big_free(x->by_sha, x->slots * sizeof(*x->by_sha));
                 free(x);
         }
 }
@@ -209,14 +230,14 @@ static uint64_t *sha_slot(const struct store_index *x, const uint8_t sha[32], ui
 
 static int index_grow(struct store_index *x) {
         unsigned long slots = x->slots * 2;
-        uint64_t *bk = calloc(slots, sizeof(*bk)), *bs = calloc(slots, sizeof(*bs));
+        uint64_t *bk = big_alloc(slots * sizeof(*bk)), *bs = big_alloc(slots * sizeof(*bs));
         if (!bk || !bs) {
-                free(bk);
-                free(bs);
+                big_free(bk, slots * sizeof(*bk));
+                big_free(bs, slots * sizeof(*bs));
                 return -ENOMEM;
         }
-        free(x->by_key);
-        free(x->by_sha);
+        big_free(x->by_key, x->slots * sizeof(*x->by_key));
+        big_free(x->by_sha, x->slots * sizeof(*x->by_sha));
         x->by_key = bk;
         x->by_sha = bs;
         x->slots = slots;
@@ -250,8 +271,10 @@ static int index_put(struct store_index *x, const struct store_key *k, const str
                 }
                 if (x->n == x->cap_entries) {
                         unsigned long nc = x->cap_entries ? x->cap_entries * 2 : 1024;
-                        struct store_entry *ne = realloc(x->entries, nc * sizeof(*ne));
-                        if (!ne)
+                        struct store_entry *ne = x->entries
+                                ? mremap(x->entries, x->cap_entries * sizeof(*ne), nc * sizeof(*ne), MREMAP_MAYMOVE)
+                                : big_alloc(nc * sizeof(*ne));
+                        if (!ne || ne == MAP_FAILED)
                                 return -ENOMEM;
                         x->entries = ne;
                         x->cap_entries = nc;

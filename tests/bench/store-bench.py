@@ -103,12 +103,18 @@ def main():
             p, t = start(base + ["--state-dir", big], os.path.join(tmp, "c%d.log" % i))
             ready_full.append(t)
             stop(p)
+        loads = []
+        for i in range(REPS):   # the load alone, in a process of its own: CPU and wall ms
+            out = subprocess.run([TEST_STORE, "load", big, sha], capture_output=True, check=True).stdout.split()
+            loads.append((float(out[1]), float(out[2])))
         me, mf, mc, mw = (statistics.median(x) for x in (ready_empty, ready_full, cold, warm))
+        lc, lw = statistics.median(x[0] for x in loads), statistics.median(x[1] for x in loads)
         print(f"store-bench: {REPS} runs each, medians; {ENTRIES} store entries ({big_bytes / 1e6:.1f} MB, "
               f"generated in {gen_s:.2f} s); a {FILE_MB} MiB pickle for the opens")
         print(f"  (a) start to READY, empty store          {me * 1e3:9.1f} ms   1.00 (baseline)")
         print(f"  (b) start to READY, {ENTRIES:>7} entries     {mf * 1e3:9.1f} ms   {mf / me:5.2f} x (a)  "
               f"(+{(mf - me) * 1e3:.1f} ms)")
+        print(f"      of which loading the store alone:    {lw:9.1f} ms wall, {lc:.1f} ms CPU")
         print(f"  (c) first open, cold (scan)              {mc * 1e3:9.2f} ms   1.00 (baseline)")
         print(f"  (d) first open, warm store after restart {mw * 1e3:9.2f} ms   {mw / mc:5.3f} x (c)  "
               f"({mc / mw:.0f}x faster)")
