@@ -1532,16 +1532,15 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "modelgated: out of memory\n");
                 return 1;
         }
-        /* Attestations and the store are read now, before any mark: these opens
-         * would otherwise wait for this very process. Neither can stop the start. */
+        /* Attestations are read now, and the store below, before any mark: these
+         * opens would otherwise wait for this very process. Neither can stop the
+         * start. */
         char warnings[WARNINGS_MAX] = "";
         D.attest = load_attestations(D.policy, warnings);
         log_warnings(warnings);
         if (policy_attestation_count(D.policy))
                 log_daemon(LOG_STATE, LOG_INFO, "attestations: %zu attested files trusted under policy sha256 %s",
                            attest_set_count(D.attest), policy_sha256(D.policy));
-        if (D.state_dir)
-                open_store();
         raise_nofile();
         signal(SIGPIPE, SIG_IGN);
         signal(SIGIO, SIG_IGN);   /* lease-break notices for the read leases taken and dropped at once */
@@ -1562,6 +1561,10 @@ int main(int argc, char **argv) {
                         "a probe scan failed", D.worker_exe, strerror(-r));
                 return 1;
         }
+        /* The store after the workers are forked (they need none of its memory),
+         * before any mark. */
+        if (D.state_dir)
+                open_store();
 
         sigset_t mask;
         sigemptyset(&mask);
