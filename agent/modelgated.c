@@ -1666,7 +1666,8 @@ int main(int argc, char **argv) {
         shutdown_now();
         close(D.fan_fd);
         journal_queue_stop();
-        fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied)\n", D.events, D.scans, D.denied);
+        fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied, %lu store hits, %lu attested)\n",
+                D.events, D.scans, D.denied, D.store_hits, D.attest_hits);
         policy_free(D.policy);
         manifest_set_free(D.manifests);
         verdict_cache_free(D.cache);

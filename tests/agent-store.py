@@ -42,11 +42,21 @@ def write(path, data):
         f.write(data)
 
 
+JOURNALDS = []
+
+
 class Agent:
-    """One modelgated run; its journal records are told apart by _PID."""
+    """One modelgated run; its journal records are told apart by _PID. The
+    journald may be shared with other test runs on the host, one of which may
+    stop the journald it started: make sure one listens before each run."""
     def __init__(self, tmp, args):
+        if not ac.journald_listening():
+            started, _ = ac.ensure_journald()
+            if started:
+                JOURNALDS.append(started)
         self.d = ac.Daemon(tmp, args)
         self.ready = self.d.wait_ready()
+        self.counts = {}
 
     def records(self, match=(), pred=lambda rs: True, timeout=30):
         return ac.wait_journal(["_PID=%d" % self.d.p.pid] + list(match), "-1h", pred, timeout)
@@ -56,9 +66,15 @@ class Agent:
         return sorted({r.get("MODELGATE_SOURCE") for r in recs if r.get("MODELGATE_SOURCE")})
 
     def stop(self):
+        """Stops it; returns its scan count, and keeps its counters (the daemon's
+        last line: a record of what it did that needs no journal)."""
         self.d.stop()
-        m = re.search(r"stopped \((\d+) events, (\d+) scans, (\d+) denied\)", self.d.output())
-        return int(m.group(2)) if m else -1
+        m = re.search(r"stopped \((\d+) events, (\d+) scans, (\d+) denied, (\d+) store hits, (\d+) attested\)",
+                      self.d.output())
+        if not m:
+            return -1
+        self.counts = dict(zip(("events", "scans", "denied", "store", "attested"), map(int, m.groups())))
+        return self.counts["scans"]
 
 
 def openssl(*args, data=None):
@@ -133,9 +149,9 @@ def store_cases(tmp, w):
     got = [open_status(f) for f in files]
     src = [a.source_of(f) for f in files]
     scans = a.stop()
-    tap(a.ready and got[:3] == ["ok", "EPERM", "ok"] and src[:3] == [["store"]] * 3,
+    tap(a.ready and got[:3] == ["ok", "EPERM", "ok"] and src[:3] == [["store"]] * 3 and a.counts.get("store") == 3,
         "warm store after a restart: known files are answered from the store (MODELGATE_SOURCE=store), no scan",
-        f"got={got} src={src}")
+        f"got={got} src={src} counts={a.counts}")
     tap(got[3] == "EPERM" and src[3] == ["scan"] and scans == 1,
         "a file rewritten while the agent was down (same size, mtime restored) is scanned again and refused",
         f"got={got[3]} src={src[3]} scans={scans}")
@@ -154,9 +170,10 @@ def store_cases(tmp, w):
     got_a = [open_status(ordered), open_status(good)]
     src_a = [a.source_of(ordered), a.source_of(good)]
     scans_a = a.stop()
-    tap(a.ready and got_a == ["ok", "ok"] and src_a == [["store"], ["store"]] and scans_a == 0,
+    tap(a.ready and got_a == ["ok", "ok"] and src_a == [["store"], ["store"]] and scans_a == 0
+        and a.counts.get("store") == 2,
         "policy A restored: its entries still hit (B's records are ignored, not harmful)",
-        f"got={got_a} src={src_a} scans={scans_a}")
+        f"got={got_a} src={src_a} counts={a.counts}")
 
     # SIGHUP to policy B and back: the index follows the policy hash.
     a = Agent(tmp, args)
@@ -198,7 +215,7 @@ def store_cases(tmp, w):
     second_src = [a.source_of(named[c][1]) for c in named]
     scans_c = a.stop()
     tap(first_st == ["ok", "EPERM"] and first_src == [["scan"], ["scan"]] and second_st == ["ok", "EPERM"]
-        and second_src == [["store"], ["store"]] and scans_c == 0,
+        and second_src == [["store"], ["store"]] and scans_c == 0 and a.counts.get("store") == 2,
         "a new file whose Hugging Face blob name is a hash the store knows is only hashed: the stored verdict of "
         "that content answers (allow and deny)",
         f"first={first_st}/{first_src} second={second_st}/{second_src} scans={scans_c}")
@@ -225,7 +242,8 @@ def store_cases(tmp, w):
     st2, st3 = open_status(os.path.join(mdir, "two.bin")), open_status(os.path.join(mdir, "bad.bin"))
     src2, src3 = a.source_of(os.path.join(mdir, "two.bin")), a.source_of(os.path.join(mdir, "bad.bin"))
     a.stop()
-    tap(st1 == "ok" and st2 == "ok" and src2 == ["store"] and st3 == "EPERM" and src3 == ["scan"],
+    tap(st1 == "ok" and st2 == "ok" and src2 == ["store"] and st3 == "EPERM" and src3 == ["scan"]
+        and a.counts.get("store") == 1 and a.counts.get("scans") == 1,
         "a new file a manifest pins (hash and size) is answered from the store's verdict of that content; "
         "one that differs is scanned and refused",
         f"one={st1} two={st2}/{src2} bad={st3}/{src3}")
@@ -362,6 +380,8 @@ def attestation_cases(tmp, w):
     st2 = open_status(os.path.join(d, "signed.pkl"))
     a.stop()
     tap(st2 == "EPERM", "removing the key from attestation_keys and reloading revokes its statements", st2)
+    # clean, signed and the blob: three answers from statements, nothing else
+    tap(a.counts.get("attested") == 3, "the daemon counts exactly the three opens answered by a statement", a.counts)
 
 
 def main():
@@ -384,8 +404,9 @@ def main():
         attestation_cases(tmp, w)
     finally:
         run(["umount", "-l", mnt])
-        if started:
-            started.terminate()
+        for j in [started] + JOURNALDS:
+            if j:
+                j.terminate()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"1..{len(ac.results)}")
     return 0 if all(ac.results) and ac.results else 1
