@@ -12,6 +12,7 @@
 #define MG_MSGID_RELOAD_FAILED "014c2b32f8c94992a7e920e1ae86c7b1"   /* policy reload refused, old policy kept */
 #define MG_MSGID_STARTED       "c8b6593029b74d39bc786669aea2da60"   /* marks placed, READY=1 sent */
 #define MG_MSGID_STOPPING      "7d67f4670176452aaf56c57ff87d46fc"   /* SIGTERM: pending events answered */
+#define MG_MSGID_STATE         "ae2a9a8d3af54e5e8f9242cd7c4a3386"   /* verdict store / attestations loaded, or one skipped */
 #define MG_MSGID_QUEUE_DROPPED "5859a2c4ce894de5971d0fd2afbbd885"   /* log records dropped by the bounded queue */
 
 #endif

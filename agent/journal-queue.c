@@ -37,6 +37,7 @@ static const char *const message_ids[] = {
         [LOG_RELOAD_FAILED] = MG_MSGID_RELOAD_FAILED,
         [LOG_STARTED] = MG_MSGID_STARTED,
         [LOG_STOPPING] = MG_MSGID_STOPPING,
+        [LOG_STATE] = MG_MSGID_STATE,
 };
 
 /* Notifications waiting for the logger, newest of each kind wins (STATUS=, WATCHDOG=1
@@ -111,6 +112,7 @@ static int write_record(const struct log_record *r) {
                                 "MODELGATE_SEVERITY=%s", r->severity, "MODELGATE_SHA256=%s", r->sha256,
                                 "MODELGATE_GLOBAL=%s", r->global, "MODELGATE_FORMAT=%s", r->format,
                                 "MODELGATE_MODE=%s", r->mode, "MODELGATE_CACHED=%d", r->cached,
+                                "MODELGATE_SOURCE=%s", r->source[0] ? r->source : "scan",
                                 "MODELGATE_PID=%d", (int) r->pid, "MODELGATE_EXE=%s", exe,
                                 "MODELGATE_UID=%s", uid, NULL);
         return sd_journal_send("MESSAGE=%s", r->message, "MESSAGE_ID=%s", message_ids[r->kind],

@@ -30,6 +30,7 @@ enum log_kind {
         LOG_RELOAD_FAILED,
         LOG_STARTED,
         LOG_STOPPING,
+        LOG_STATE,              /* the verdict store or an attestation: loaded, or skipped and why */
         LOG_NOTIFY,             /* not a journal record: message is an sd_notify() state */
 };
 
@@ -48,6 +49,7 @@ struct log_record {
         char sha256[65];
         char format[24];
         char mode[8];                   /* enforce|audit */
+        char source[16];                /* scan|cache|store|attestation|error: where the verdict came from */
         char message[512];
 };
 

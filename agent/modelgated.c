@@ -27,11 +27,13 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "attestation.h"
 #include "journal-queue.h"
 #include "manifest.h"
 #include "mount-map.h"
 #include "policy.h"
 #include "verdict-cache.h"
+#include "verdict-store.h"
 #include "worker-pool.h"
 
 #define WORKERS_MAX 64
@@ -68,6 +70,9 @@
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
+/* The unit's StateDirectory=modelgate: the verdict store lives here. */
+#define STATE_DIR_DEFAULT "/var/lib/modelgate"
+#define WARNINGS_MAX 8192              /* bytes of skipped-attestation lines kept per load */
 
 struct waiter {
         int fd;
@@ -76,7 +81,17 @@ struct waiter {
         char uid[16];
 };
 
-enum job_phase { JOB_QUEUED, JOB_SCANNING, JOB_HASHING };
+/* A job's life:
+ *   QUEUED --a worker takes it--> SCANNING --report--> decided
+ *   QUEUED --prehash--> PREHASHING --hash--> decided from an attestation or the
+ *                                            store's content index,
+ *                                        or --> QUEUED again (prehash off) for a scan
+ *   decided as a denial without a hash --> HASHING, for the log only (answered).
+ * "decided" = every waiter answered, then cache, store, log. A job prehashes when
+ * attestations are configured, or when the store knows a verdict for the hash the
+ * file is expected to have: a hash costs one read of the file, a scan can cost
+ * more, and a known hash answers without one. */
+enum job_phase { JOB_QUEUED, JOB_SCANNING, JOB_HASHING, JOB_PREHASHING };
 
 /* What a file must hash to, copied out of a manifest entry or a Hugging Face
  * cache blob name: a job outlives a reload that frees the manifests. */
@@ -115,6 +130,11 @@ struct job {
         enum mg_verdict verdict;
         struct log_record deny_log;     /* prepared at the verdict, queued after the hash */
         uint8_t decided_format;         /* the scan's format, kept across the hash round */
+        bool prehash;                   /* hash first: attested or stored content may answer */
+        char known_sha256[65];          /* from the hash-first round, "" before or without */
+        const char *source;             /* where the verdict came from: "scan", "store", ... */
+        bool stored;                    /* stored_as went to the verdict store */
+        struct store_verdict stored_as; /* completed with the hash of a denial's HASHING round */
 };
 
 struct daemon {
@@ -159,6 +179,11 @@ struct daemon {
         int moves_fd;                   /* notification group: directory moves */
         int mountinfo_fd;               /* POLLPRI when the mount table changes */
         bool no_outside_marks;          /* without those watches, no ignore marks outside */
+        const char *state_dir;          /* NULL with --no-store */
+        struct verdict_store *store;    /* NULL: disabled, or it could not be opened */
+        struct attest_set *attest;      /* the attestations trusted under this policy */
+        unsigned long store_hits, attest_hits, store_appends, store_append_failures;
+        bool store_append_failure_logged;
         uint64_t last_progress_ms, last_status_ms, watchdog_usec, last_watchdog_ms;
 };
 
@@ -247,9 +272,9 @@ static void flush_ignore_marks(void) {
         D.flushes++;
 }
 
-static void log_open(enum log_kind kind, bool deny, const struct waiter *who, const char *path, const struct job *j,
-                     const char *rule, const char *sev, const char *global, const char *sha, bool cached,
-                     const char *message) {
+static void log_open_from(const char *source, enum log_kind kind, bool deny, const struct waiter *who,
+                          const char *path, const struct job *j, const char *rule, const char *sev, const char *global,
+                          const char *sha, bool cached, const char *message) {
         struct log_record r;
         pid_t pid = who ? who->pid : 0;
         memset(&r, 0, sizeof(r));
@@ -269,8 +294,17 @@ static void log_open(enum log_kind kind, bool deny, const struct waiter *who, co
         snprintf(r.sha256, sizeof(r.sha256), "%s", sha ? sha : "");
         snprintf(r.format, sizeof(r.format), "%s", j && j->report ? format_name(j->report->format) : "");
         snprintf(r.mode, sizeof(r.mode), "%s", D.audit ? "audit" : "enforce");
+        snprintf(r.source, sizeof(r.source), "%s", source);
         snprintf(r.message, sizeof(r.message), "%s", message);
         journal_queue_push(&r);
+}
+
+/* MODELGATE_SOURCE: the job's, else a cached verdict's, else a failure's. */
+static void log_open(enum log_kind kind, bool deny, const struct waiter *who, const char *path, const struct job *j,
+                     const char *rule, const char *sev, const char *global, const char *sha, bool cached,
+                     const char *message) {
+        log_open_from(j && j->source ? j->source : cached ? "cache" : "error", kind, deny, who, path, j, rule, sev,
+                      global, sha, cached, message);
 }
 
 static void log_daemon(enum log_kind kind, int priority, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -315,6 +349,7 @@ static struct job *job_new(void) {
                         j->worker = -1;
                         j->hash_fd = -1;
                         j->queued_ms = monotonic_ms();
+                        j->source = "scan";
                         D.n_jobs++;
                         return j;
                 }
@@ -352,6 +387,7 @@ static void job_fail(struct job *j, const char *rule, const char *why) {
         bool allow = policy_on_error(D.policy) == VERDICT_ALLOW || D.audit;
         char msg[512];
         D.failures++;
+        j->source = "error";
         for (unsigned i = 0; i < j->n_waiters; i++) {
                 respond(j->waiters[i].fd, allow);
                 snprintf(msg, sizeof(msg), "%s %.300s: %.150s; on_error=%s", allow ? "allowed" : "denied", j->path, why,
@@ -392,11 +428,8 @@ static uint64_t job_deadline(const struct job *j, bool hashing) {
         return monotonic_ms() + ms;
 }
 
-/* The scan is done: answer every waiter, cache, then log. */
-static void job_decide(struct job *j, size_t worker) {
-        struct scan_report *r = j->report;
-        char msg[512];
-
+/* The expected-hash check: what the path says the content must hash to. */
+static void check_expectation(const struct job *j, struct scan_report *r) {
         if (expectation_set(&j->expect)) {
                 struct manifest_entry e = { .source = j->expect.source, .has_size = j->expect.has_size,
                                             .size = j->expect.size };
@@ -406,7 +439,100 @@ static void job_decide(struct job *j, size_t worker) {
         } else if (j->unlisted)
                 report_add_finding(r, RULE_HASH_MISMATCH, SEV_HIGH, VIA_NONE, NULL, NULL,
                                    "No manifest lists this file, and the policy requires one (require_manifest)");
+}
+
+static struct store_key store_key_of(const struct cache_key *k) {
+        struct store_key s = { .dev = k->dev, .ino = k->ino, .size = k->size, .ctime_sec = k->ctime_sec,
+                               .ctime_nsec = k->ctime_nsec };
+        return s;
+}
+
+/* Appends the content verdict; a failure costs a rescan after a restart, and is
+ * logged once. One write() of one record on this thread, nothing more. */
+static void store_append(const struct cache_key *k, const struct store_verdict *v) {
+        if (!D.store)
+                return;
+        struct store_key sk = store_key_of(k);
+        int r = verdict_store_put(D.store, &sk, v);
+        if (r == 0) {
+                D.store_appends++;
+                return;
+        }
+        D.store_append_failures++;
+        if (!D.store_append_failure_logged) {
+                D.store_append_failure_logged = true;
+                log_daemon(LOG_STATE, LOG_WARNING, "verdict store: cannot record verdicts (%s); they are kept in memory only",
+                           r == -ENOSPC ? "it is full until the next start compacts it" : strerror(-r));
+        }
+}
+
+static void job_conclude(struct job *j, size_t worker, const struct store_verdict *sv, bool persist);
+
+/* The scan is done: the verdict, and the content verdict the store keeps (the
+ * same without the expected-hash check, which is path-dependent; verdicts of a
+ * scan that failed are never stored: the failure may be transient). */
+static void job_decide(struct job *j, size_t worker) {
+        struct scan_report *r = j->report;
+        struct store_verdict sv = { 0 };
+        const struct finding *cw = NULL;
+        bool persist = true;
+
+        if (!r->has_sha256 && j->known_sha256[0]) {   /* hashed in a first round */
+                r->has_sha256 = true;
+                memcpy(r->sha256, j->known_sha256, sizeof(r->sha256));
+        }
+        check_expectation(j, r);
         j->verdict = policy_evaluate(D.policy, r);
+        for (uint32_t i = 0; i < r->n_findings; i++) {
+                const struct finding *f = &r->findings[i];
+                if (f->rule == RULE_SCAN_ERROR || f->rule == RULE_SCAN_TIMEOUT)
+                        persist = false;
+                if (f->rule != RULE_HASH_MISMATCH && (!cw || f->severity > cw->severity))
+                        cw = f;
+        }
+        if (cw) {
+                sv.has_rule = 1;
+                sv.rule = cw->rule;
+                sv.severity = cw->severity;
+                sv.deny = cw->severity >= policy_fail_severity(D.policy);
+        }
+        if (r->has_sha256)
+                sv.has_sha256 = sha256_from_hex(r->sha256, sv.sha256);
+        j->source = "scan";
+        D.scans++;
+        job_conclude(j, worker, &sv, persist);
+}
+
+/* Decided from what is known of the content (its hash was just computed): an
+ * attestation or the store's content index gives the content verdict; the
+ * expected-hash check is still made here, so a HASH_MISMATCH still denies. */
+static void job_decide_known(struct job *j, size_t worker, const struct store_verdict *sv, const char *source) {
+        struct scan_report *r = j->report;   /* the hash round's: hashes and size, no findings */
+        bool valid_rule = sv->has_rule && sv->rule < _RULE_MAX && sv->severity < _SEV_MAX;
+
+        r->n_findings = 0;
+        r->size = (uint64_t) j->size;   /* a hash-only round reports none; the manifest check needs it */
+        check_expectation(j, r);
+        const struct finding *w = worst_finding(r);
+        bool hash_bad = w && w->severity >= policy_fail_severity(D.policy);
+        if (sv->deny && valid_rule)
+                report_add_finding(r, (enum mg_rule) sv->rule, (enum mg_severity) sv->severity, VIA_NONE, NULL, NULL,
+                                   "%s (the verdict of this content, from the %s)", rule_name((enum mg_rule) sv->rule),
+                                   source);
+        else if (sv->deny)
+                report_add_finding(r, RULE_SCAN_ERROR, policy_fail_severity(D.policy), VIA_NONE, NULL, NULL,
+                                   "denied by the verdict of this content, from the %s", source);
+        j->verdict = sv->deny || hash_bad ? VERDICT_DENY : VERDICT_ALLOW;
+        j->source = source;
+        /* Attested verdicts are never written to the store: removing a key from
+         * attestation_keys must revoke them at the next reload. */
+        job_conclude(j, worker, sv, strcmp(source, "store") == 0);
+}
+
+/* Answer every waiter, cache, store, then log. */
+static void job_conclude(struct job *j, size_t worker, const struct store_verdict *sv, bool persist) {
+        struct scan_report *r = j->report;
+        char msg[512];
         bool deny = j->verdict == VERDICT_DENY;
         const struct finding *w = worst_finding(r);
         struct cache_value cv = { .deny = deny };
@@ -430,12 +556,19 @@ static void job_decide(struct job *j, size_t worker) {
                         place_ignore_mark(j->waiters[i].fd);
                 respond(j->waiters[i].fd, !deny || D.audit);
         }
-        D.scans++;
         if (cacheable)
                 verdict_cache_put(D.cache, &j->key, &cv);
+        if (cacheable && persist && !D.stopping) {
+                store_append(&j->key, sv);
+                j->stored = true;
+                j->stored_as = *sv;
+        }
 
         if (!deny) {
-                snprintf(msg, sizeof(msg), "allowed %.400s (%s)", j->path, format_name(r->format));
+                if (strcmp(j->source, "scan") == 0)
+                        snprintf(msg, sizeof(msg), "allowed %.400s (%s)", j->path, format_name(r->format));
+                else
+                        snprintf(msg, sizeof(msg), "allowed %.400s (verdict from the %s)", j->path, j->source);
                 log_open(LOG_ALLOW, false, j->n_waiters ? &j->waiters[0] : NULL, j->path, j, NULL, NULL, NULL,
                          r->has_sha256 ? r->sha256 : NULL, false, msg);
                 job_free(j);
@@ -487,6 +620,7 @@ static bool is_worker_pid(pid_t pid) {
 }
 
 static void dispatch(void);
+static void job_after_prehash(struct job *j, size_t worker);
 
 /* Worker slot i is empty. It is filled again at once, unless its last worker never
  * got through its probe: then only after a delay that doubles with each such
@@ -559,6 +693,41 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
                 worker_restart(i);
 }
 
+/* The hash-first round is back: a verdict known for this content answers now;
+ * otherwise the job goes back to the queue for a full scan (the hash kept, not
+ * computed again). An attested verdict counts only for the size it names. */
+static void job_after_prehash(struct job *j, size_t worker) {
+        struct scan_report *r = j->report;
+        struct store_verdict sv = { 0 };
+        struct attest_fact f;
+        uint8_t sha[32];
+
+        if (D.workers[worker].rx.error == 0 && r->has_sha256 && sha256_from_hex(r->sha256, sha)) {
+                if (attest_set_lookup(D.attest, sha, &f) && f.size == (uint64_t) j->size) {
+                        sv.deny = f.deny;
+                        sv.has_rule = f.rule >= 0;
+                        sv.rule = f.rule >= 0 ? (uint8_t) f.rule : 0;
+                        sv.severity = policy_fail_severity(D.policy);
+                        sv.has_sha256 = 1;
+                        memcpy(sv.sha256, sha, sizeof(sha));
+                        D.attest_hits++;
+                        job_decide_known(j, worker, &sv, "attestation");
+                        return;
+                }
+                if (D.store && verdict_store_get_content(D.store, sha, &sv)) {
+                        D.store_hits++;
+                        job_decide_known(j, worker, &sv, "store");
+                        return;
+                }
+                memcpy(j->known_sha256, r->sha256, sizeof(j->known_sha256));
+        }
+        report_init(r);
+        j->prehash = false;
+        j->phase = JOB_QUEUED;
+        j->queued_ms = monotonic_ms();
+        dispatch();
+}
+
 static void collect(size_t i) {
         struct job *j = D.worker_job[i];
         int r = worker_read(&D.workers[i]);
@@ -595,11 +764,21 @@ static void collect(size_t i) {
                         snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);
                         verdict_cache_put(D.cache, &j->key, &cv);
                 }
+                /* The stored denial learns its content hash: the same bytes under
+                 * another name are then known by content too. */
+                if (j->stored && sha && !D.stopping && sha256_from_hex(sha, j->stored_as.sha256)) {
+                        j->stored_as.has_sha256 = 1;
+                        store_append(&j->key, &j->stored_as);
+                }
                 for (unsigned k = 0; k < j->n_waiters; k++)
                         log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j,
                                  cv.has_rule ? rule_name(cv.rule) : NULL, cv.has_rule ? severity_name(cv.severity) : NULL,
                                  cv.global, sha, false, j->deny_log.message);
                 job_free(j);
+                return;
+        }
+        if (j->phase == JOB_PREHASHING) {
+                job_after_prehash(j, i);
                 return;
         }
         if (D.workers[i].rx.error < 0) {
@@ -648,14 +827,17 @@ static void dispatch(void) {
                 }
                 if (!best)
                         return;
-                uint32_t flags = (best->expect.sha256[0] || policy_hash_files(D.policy) ? WP_FLAG_SHA256 : 0) |
+                uint32_t flags = ((best->expect.sha256[0] || policy_hash_files(D.policy)) && !best->known_sha256[0]
+                                          ? WP_FLAG_SHA256 : 0) |
                                  (best->expect.git_sha1[0] ? WP_FLAG_GIT_SHA1 : 0);
+                if (best->prehash)
+                        flags = WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY | (best->expect.git_sha1[0] ? WP_FLAG_GIT_SHA1 : 0);
                 if (worker_submit(&D.workers[i], best->id, flags, best->waiters[0].fd, best->report,
                                   job_deadline(best, flags & (WP_FLAG_SHA256 | WP_FLAG_GIT_SHA1))) < 0) {
                         worker_broken(i, "SCAN_ERROR", "the scanner worker could not take the file");
                         continue;
                 }
-                best->phase = JOB_SCANNING;
+                best->phase = best->prehash ? JOB_PREHASHING : JOB_SCANNING;
                 best->worker = (int) i;
                 D.worker_job[i] = best;
         }
@@ -727,6 +909,56 @@ static void find_expectation(const char *path, struct expectation *ret, bool *re
                 return;
         }
         *ret_unlisted = policy_require_manifest(D.policy) && !manifest_set_is_manifest(D.manifests, path);
+}
+
+/* Does a stored content verdict answer for this open? Only when it can vouch for
+ * the expected hash, if any: the store keeps SHA-256, never the git blob id. */
+static bool stored_verdict_fits(const struct store_verdict *sv, const struct expectation *x, const struct stat *st) {
+        char hex[65];
+        if (x->git_sha1[0])
+                return false;
+        if (x->has_size && x->size != (uint64_t) st->st_size)
+                return false;
+        if (x->sha256[0]) {
+                if (!sv->has_sha256)
+                        return false;
+                sha256_to_hex(sv->sha256, hex);
+                return strcmp(hex, x->sha256) == 0;
+        }
+        return true;
+}
+
+static void answer_from_store(const struct fanotify_event_metadata *m, const char *path, const struct cache_key *key,
+                              const struct store_verdict *sv) {
+        struct waiter who = { .pid = m->pid };
+        struct cache_value cv = { .deny = sv->deny };
+        bool valid_rule = sv->has_rule && sv->rule < _RULE_MAX && sv->severity < _SEV_MAX;
+        char msg[512];
+
+        D.store_hits++;
+        if (valid_rule) {
+                cv.has_rule = 1;
+                cv.rule = sv->rule;
+                cv.severity = sv->severity;
+        }
+        if (sv->has_sha256)
+                sha256_to_hex(sv->sha256, cv.sha256);
+        process_identity(m->pid, who.exe, sizeof(who.exe), who.uid, sizeof(who.uid));
+        if (!sv->deny)
+                place_ignore_mark(m->fd);
+        respond(m->fd, !sv->deny || D.audit);
+        verdict_cache_put(D.cache, key, &cv);
+        if (!sv->deny) {
+                snprintf(msg, sizeof(msg), "allowed %.400s (verdict from the store)", path);
+                log_open_from("store", LOG_ALLOW, false, &who, path, NULL, NULL, NULL, NULL, cv.sha256, false, msg);
+                return;
+        }
+        D.denied++;
+        snprintf(msg, sizeof(msg), "%s %.300s (verdict from the store): %s", D.audit ? "would deny" : "denied open of",
+                 path, valid_rule ? rule_name((enum mg_rule) sv->rule) : "");
+        log_open_from("store", D.audit ? LOG_AUDIT_DENY : LOG_DENY, !D.audit, &who, path, NULL,
+                      valid_rule ? rule_name((enum mg_rule) sv->rule) : NULL,
+                      valid_rule ? severity_name((enum mg_severity) sv->severity) : NULL, NULL, cv.sha256, false, msg);
 }
 
 static void handle_event(const struct fanotify_event_metadata *m) {
@@ -809,6 +1041,16 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 return;
         }
 
+        /* The store: a content verdict from before a restart or a reload, for this
+         * very inode and ctime; the expected-hash check is made again here. */
+        struct store_key sk = store_key_of(&key);
+        struct store_verdict sv;
+        if (D.store && !unlisted && verdict_store_get(D.store, &sk, &sv) && stored_verdict_fits(&sv, &expect, &st) &&
+            (sv.deny || !writers_present(m->fd))) {
+                answer_from_store(m, path, &key, &sv);
+                return;
+        }
+
         struct job *j = D.stopping ? NULL : job_find(&key);
         if (j && (!expectation_equal(&j->expect, &expect) || j->unlisted != unlisted)) {
                 if (j->phase == JOB_QUEUED && !expectation_set(&j->expect) && !j->unlisted) {
@@ -840,6 +1082,11 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 j->expect = expect;
                 j->unlisted = unlisted;
                 j->phase = JOB_QUEUED;
+                uint8_t want[32];
+                struct store_verdict known;
+                j->prehash = attest_set_count(D.attest) > 0 ||
+                             (D.store && expect.sha256[0] && sha256_from_hex(expect.sha256, want) &&
+                              verdict_store_get_content(D.store, want, &known));
         }
         dispatch();
 }
@@ -930,8 +1177,39 @@ static int load_policy_and_manifests(const char *path, struct policy **ret_p, st
 struct reload_msg {
         struct policy *p;               /* NULL when the load failed */
         struct manifest_set *m;
+        struct attest_set *a;
+        struct store_index *idx;        /* the store's index for a new policy hash, or NULL */
+        struct store_load_info idx_info;
+        char warnings[WARNINGS_MAX];    /* skipped keys and attestations, one per line */
         char err[POLICY_ERROR_MAX];
 };
+
+/* Collects the lines attest_set_load() reports, for the event thread to log. */
+static void collect_warning(void *ud, const char *line) {
+        char *buf = ud;
+        size_t n = strlen(buf);
+        if (n + 2 < WARNINGS_MAX)
+                snprintf(buf + n, WARNINGS_MAX - n, "%s\n", line);
+}
+
+static void log_warnings(const char *lines) {
+        for (const char *l = lines; *l;) {
+                const char *nl = strchr(l, '\n');
+                int n = nl ? (int) (nl - l) : (int) strlen(l);
+                log_daemon(LOG_STATE, LOG_WARNING, "%.*s", n, l);
+                fprintf(stderr, "modelgated: %.*s\n", n, l);
+                l += n + (nl ? 1 : 0);
+        }
+}
+
+/* The attestations of p (never fails but for memory: each bad one is a line in
+ * warnings). */
+static struct attest_set *load_attestations(const struct policy *p, char warnings[WARNINGS_MAX]) {
+        struct attest_set *a = NULL;
+        if (attest_set_load(p, &a, collect_warning, warnings) < 0)
+                collect_warning(warnings, "attestations: out of memory; none is trusted");
+        return a;
+}
 
 static void *reload_thread(void *arg) {
         (void) arg;
@@ -941,14 +1219,27 @@ static void *reload_thread(void *arg) {
         /* This thread may open files on a marked filesystem: the event thread is
          * free to answer them, which is why loading never happens there. */
         int r = load_policy_and_manifests(D.policy_path, &p, &m, err, sizeof(err));
-        struct reload_msg *msg = malloc(sizeof(*msg));
+        struct reload_msg *msg = calloc(1, sizeof(*msg));
         if (msg) {
                 msg->p = r < 0 ? NULL : p;
                 msg->m = r < 0 ? NULL : m;
                 snprintf(msg->err, sizeof(msg->err), "%s", r < 0 ? err : "");
+                if (r == 0)
+                        msg->a = load_attestations(p, msg->warnings);
+                /* A new policy hash: its verdicts from the store (the file is read
+                 * with pread while the event thread appends to it). */
+                uint8_t bin[32];
+                if (r == 0 && D.store && strcmp(policy_sha256(p), policy_sha256(D.policy)) != 0 &&
+                    sha256_from_hex(policy_sha256(p), bin) &&
+                    verdict_store_load_index(D.store, bin, &msg->idx, &msg->idx_info) < 0) {
+                        msg->idx = NULL;
+                        collect_warning(msg->warnings, "verdict store: cannot read it for the new policy; starting empty");
+                }
                 if (write(D.reload_pipe[1], &msg, sizeof(msg)) != (ssize_t) sizeof(msg)) {
                         policy_free(msg->p);
                         manifest_set_free(msg->m);
+                        attest_set_free(msg->a);
+                        store_index_free(msg->idx);
                         free(msg);
                 }
         } else if (r == 0) {
@@ -980,10 +1271,33 @@ static void finish_reload(void) {
                 log_daemon(LOG_RELOAD_FAILED, LOG_ERR, "policy reload refused, the previous policy stays: %s", msg->err);
                 fprintf(stderr, "modelgated: policy reload refused, the previous policy stays: %s\n", msg->err);
         } else {
+                bool same_hash = strcmp(policy_sha256(msg->p), policy_sha256(D.policy)) == 0;
                 policy_free(D.policy);
                 manifest_set_free(D.manifests);
+                attest_set_free(D.attest);
                 D.policy = msg->p;
                 D.manifests = msg->m;
+                D.attest = msg->a;
+                if (D.store && !same_hash) {
+                        uint8_t bin[32];
+                        if (!msg->idx || !sha256_from_hex(policy_sha256(D.policy), bin)) {
+                                /* No index for the new policy: stop using the store rather
+                                 * than answer from the old policy's. */
+                                verdict_store_close(D.store);
+                                D.store = NULL;
+                                store_index_free(msg->idx);
+                                log_daemon(LOG_STATE, LOG_WARNING, "verdict store: closed (cannot index it for the new policy)");
+                        } else {
+                                verdict_store_use_index(D.store, bin, msg->idx);
+                                log_daemon(LOG_STATE, LOG_INFO, "verdict store: %lu verdicts for policy sha256 %s",
+                                           msg->idx_info.loaded, policy_sha256(D.policy));
+                        }
+                        msg->idx = NULL;
+                }
+                log_warnings(msg->warnings);
+                if (policy_attestation_count(D.policy))
+                        log_daemon(LOG_STATE, LOG_INFO, "attestations: %zu attested files trusted under policy sha256 %s",
+                                   attest_set_count(D.attest), policy_sha256(D.policy));
                 D.generation++;   /* every cached verdict is now stale */
                 /* ... and so is every ignore mark: drop all inode marks (the
                  * filesystem marks stay). */
@@ -997,13 +1311,15 @@ static void finish_reload(void) {
 }
 
 static void send_status(void) {
-        char status[512];
+        char status[768];
         snprintf(status, sizeof(status),
-                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu ignore marks (%lu refused), "
+                 "STATUS=%lu events, %lu scans, %lu denied, %lu cache hits, %lu store hits, %lu attested, "
+                 "%lu ignore marks (%lu refused), "
                  "%lu outside marks, %lu flushes, %lu failures, %lu failed worker starts, %lu failed worker probes, "
                  "%lu overflows, %zu jobs, "
                  "%u open events (at most %u), %lu denied by the kernel for want of an fd, %lu journal records dropped",
-                 D.events, D.scans, D.denied, D.cache_hits, D.ignore_marks, D.ignore_mark_failures, D.outside_marks,
+                 D.events, D.scans, D.denied, D.cache_hits, D.store_hits, D.attest_hits, D.ignore_marks,
+                 D.ignore_mark_failures, D.outside_marks,
                  D.flushes, D.failures, D.restarts, D.probe_failures, D.overflow, D.n_jobs, D.outstanding, D.outstanding_max,
                  D.fd_refusals, journal_queue_dropped());
         journal_queue_notify(status);
@@ -1068,7 +1384,7 @@ static void tick(void) {
 
 static void usage(FILE *f) {
         fputs("usage: modelgated [--policy FILE] [--watch DIR]... [--audit] [--workers N]\n"
-              "                  [--timeout SECONDS] [--worker-exe PATH]\n"
+              "                  [--timeout SECONDS] [--worker-exe PATH] [--state-dir DIR | --no-store]\n"
               "Blocks open() of model files that fail the policy, under each watched directory,\n"
               "with fanotify permission events. See modelgated(8).\n", f);
 }
@@ -1221,6 +1537,38 @@ static void shutdown_now(void) {
                 worker_stop(&D.workers[i]);
 }
 
+static void open_store(void) {
+        struct store_load_info info;
+        uint8_t bin[32];
+        int r = sha256_from_hex(policy_sha256(D.policy), bin) ? 0 : -EINVAL;
+
+        if (r == 0)
+                r = verdict_store_open(D.state_dir, bin, 0, &D.store, &info);
+        if (r < 0) {
+                const char *why = r == -EBUSY ? "another modelgated holds it"
+                                  : r == -EPERM ? "it belongs to another user, or others can write the directory"
+                                                : strerror(-r);
+                D.store = NULL;
+                log_daemon(LOG_STATE, LOG_WARNING, "verdict store in %s: cannot open it (%s); running without it",
+                           D.state_dir, why);
+                fprintf(stderr, "modelgated: verdict store in %s: cannot open it (%s); running without it\n",
+                        D.state_dir, why);
+                return;
+        }
+        if (info.aside[0]) {
+                log_daemon(LOG_STATE, LOG_WARNING, "verdict store: not a store of this version; moved to %s, started anew",
+                           info.aside);
+                fprintf(stderr, "modelgated: verdict store: unreadable, moved to %s\n", info.aside);
+        }
+        log_daemon(LOG_STATE, info.corrupt || info.torn_bytes ? LOG_WARNING : LOG_INFO,
+                   "verdict store %s/%s: %lu verdicts for policy sha256 %s; %lu records, %lu of other policies, "
+                   "%lu superseded, %lu damaged (skipped), %lu torn bytes cut, %lu over the cap%s",
+                   D.state_dir, STORE_FILE_NAME, info.loaded, policy_sha256(D.policy), info.records, info.other_policy,
+                   info.superseded, info.corrupt, info.torn_bytes, info.over_cap, info.compacted ? "; compacted" : "");
+        fprintf(stderr, "modelgated: verdict store: %lu verdicts loaded (%lu records, %lu damaged, %lu torn bytes)\n",
+                info.loaded, info.records, info.corrupt, info.torn_bytes);
+}
+
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 { "policy", required_argument, NULL, 'p' },
@@ -1229,6 +1577,8 @@ int main(int argc, char **argv) {
                 { "workers", required_argument, NULL, 'n' },
                 { "timeout", required_argument, NULL, 't' },
                 { "worker-exe", required_argument, NULL, 'x' },
+                { "state-dir", required_argument, NULL, 'S' },
+                { "no-store", no_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -1240,8 +1590,19 @@ int main(int argc, char **argv) {
         int c, r;
 
         D.policy_path = NULL;
-        while ((c = getopt_long(argc, argv, "p:w:an:t:x:hV", opts, NULL)) != -1) {
+        D.state_dir = STATE_DIR_DEFAULT;
+        while ((c = getopt_long(argc, argv, "p:w:an:t:x:S:NhV", opts, NULL)) != -1) {
                 switch (c) {
+                case 'S':
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "modelgated: --state-dir %s: expected an absolute path\n", optarg);
+                                return 1;
+                        }
+                        D.state_dir = optarg;
+                        break;
+                case 'N':
+                        D.state_dir = NULL;
+                        break;
                 case 'p':
                         D.policy_path = optarg;
                         break;
@@ -1313,6 +1674,15 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "modelgated: out of memory\n");
                 return 1;
         }
+        /* Attestations are read now, and the store below, before any mark: these
+         * opens would otherwise wait for this very process. Neither can stop the
+         * start. */
+        char warnings[WARNINGS_MAX] = "";
+        D.attest = load_attestations(D.policy, warnings);
+        log_warnings(warnings);
+        if (policy_attestation_count(D.policy))
+                log_daemon(LOG_STATE, LOG_INFO, "attestations: %zu attested files trusted under policy sha256 %s",
+                           attest_set_count(D.attest), policy_sha256(D.policy));
         unsigned long nofile = 0, nofile_need = 0;
         if (size_fd_budget(D.n_workers, &D.outstanding_max, &nofile, &nofile_need) < 0) {
                 fprintf(stderr, "modelgated: RLIMIT_NOFILE is %lu, too low: each open waiting for a verdict holds a file "
@@ -1341,6 +1711,10 @@ int main(int argc, char **argv) {
                         "a probe scan failed", D.worker_exe, strerror(-r));
                 return 1;
         }
+        /* The store after the workers are forked (they need none of its memory),
+         * before any mark. */
+        if (D.state_dir)
+                open_store();
 
         sigset_t mask;
         sigemptyset(&mask);
@@ -1444,10 +1818,13 @@ int main(int argc, char **argv) {
         shutdown_now();
         close(D.fan_fd);
         journal_queue_stop();
-        fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied)\n", D.events, D.scans, D.denied);
+        fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied, %lu store hits, %lu attested)\n",
+                D.events, D.scans, D.denied, D.store_hits, D.attest_hits);
         policy_free(D.policy);
         manifest_set_free(D.manifests);
         verdict_cache_free(D.cache);
+        verdict_store_close(D.store);
+        attest_set_free(D.attest);
         for (size_t i = 0; i < D.n_roots; i++) {
                 free(D.roots[i]);
                 free(D.root_fs_path[i]);

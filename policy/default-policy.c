@@ -20,6 +20,8 @@ static const char builtin_json[] =
 "  \"hash_files\": false,\n"
 "  \"watch\": [],\n"
 "  \"manifests\": [],\n"
+"  \"attestation_keys\": [],\n"
+"  \"attestations\": [],\n"
 
 /* The allowlist: exactly what torch.load(weights_only=True) accepts (torch 1.13's
  * torch/_weights_only_unpickler.py is the ground truth, plus the names later torch

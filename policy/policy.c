@@ -65,6 +65,8 @@ enum policy_key {
         KEY_IGNORE_MARKS,
         KEY_REQUIRE_MANIFEST,
         KEY_HASH_FILES,
+        KEY_ATTESTATION_KEYS,
+        KEY_ATTESTATIONS,
         _KEY_MAX,
 };
 
@@ -99,6 +101,8 @@ static const struct key_def {
         [KEY_MANIFESTS] = { "manifests", KIND_PATHS, NULL },
         [KEY_FAIL_SEVERITY] = { "fail_severity", KIND_ENUM, severity_values },
         [KEY_ON_ERROR] = { "on_error", KIND_ENUM, on_error_values },
+        [KEY_ATTESTATION_KEYS] = { "attestation_keys", KIND_PATHS, NULL },
+        [KEY_ATTESTATIONS] = { "attestations", KIND_PATHS, NULL },
 };
 
 struct str_list {
@@ -799,6 +803,22 @@ size_t policy_watch_count(const struct policy *p) {
 
 const char *policy_watch(const struct policy *p, size_t i) {
         return i < p->list[KEY_WATCH].n ? p->list[KEY_WATCH].items[i] : NULL;
+}
+
+size_t policy_attestation_key_count(const struct policy *p) {
+        return p->list[KEY_ATTESTATION_KEYS].n;
+}
+
+const char *policy_attestation_key(const struct policy *p, size_t i) {
+        return i < p->list[KEY_ATTESTATION_KEYS].n ? p->list[KEY_ATTESTATION_KEYS].items[i] : NULL;
+}
+
+size_t policy_attestation_count(const struct policy *p) {
+        return p->list[KEY_ATTESTATIONS].n;
+}
+
+const char *policy_attestation(const struct policy *p, size_t i) {
+        return i < p->list[KEY_ATTESTATIONS].n ? p->list[KEY_ATTESTATIONS].items[i] : NULL;
 }
 
 size_t policy_manifest_count(const struct policy *p) {

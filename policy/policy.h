@@ -74,8 +74,19 @@ const char *policy_builtin_json(void);
 
 /* The effective policy as compact JSON: keys sorted, lists sorted and unique,
  * license patterns and paths normalised. policy_sha256() is the hash of exactly
- * this text. It is also a valid policy file with the same effect. */
+ * this text. It is also a valid policy file with the same effect on verdicts
+ * (attestation_keys and attestations are left out: see below). */
 const char *policy_canonical_json(const struct policy *p);
+
+/* Attestations (modelgate-policy(5)): PEM public keys whose signed verdicts the
+ * agent trusts, and envelope files or directories of them. Neither is part of
+ * policy_canonical_json() nor so of policy_sha256(): they choose which verdicts
+ * computed under this hash are trusted, not how a file is judged, and adding an
+ * attestation file must not invalidate every statement already signed. */
+size_t policy_attestation_key_count(const struct policy *p);
+const char *policy_attestation_key(const struct policy *p, size_t i);
+size_t policy_attestation_count(const struct policy *p);
+const char *policy_attestation(const struct policy *p, size_t i);
 
 /* Manifest paths of the effective policy (absolute, normalised, sorted). */
 size_t policy_manifest_count(const struct policy *p);

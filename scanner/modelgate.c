@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "attest-cmd.h"
 #include "convert-plan.h"
 #include "convert-write.h"
 #include "manifest.h"
@@ -269,6 +270,8 @@ struct scan_run {
         uint64_t next_id;
         unsigned restarts;
         bool failed;
+        struct attest_writer *attest;   /* scan --attest: the statement being built */
+        unsigned long attest_errors;
 };
 
 /* A file that could not be scanned: the policy's on_error decides how much it weighs. */
@@ -304,6 +307,8 @@ static void job_write(struct scan_run *s, struct job *j) {
         if (s->progress_over_output)
                 progress_clear(&s->progress);
         output_file_repo(&s->out, j->path, j->repository, j->report, j->verdict);
+        if (s->attest && attest_cmd_collect(s->attest, j->path, j->report, j->verdict) < 0)
+                s->attest_errors++;
         progress_file_done(&s->progress, j->size, j->verdict == VERDICT_DENY);
 }
 
@@ -549,8 +554,10 @@ static int busy_workers(const struct scan_run *s) {
 static void usage(FILE *f) {
         fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
               "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS]\n"
-              "                      [--shard I/N] [--progress|--no-progress] [--quiet] PATH...\n"
+              "                      [--shard I/N] [--progress|--no-progress] [--quiet]\n"
+              "                      [--attest FILE --signing-key KEY.pem] PATH...\n"
               "       modelgate report merge [--output FILE] [--format json|text|csv|sarif] REPORT.json...\n"
+              "       modelgate attest verify --key PUBLIC.pem [--policy FILE] ENVELOPE\n"
               "       modelgate manifest [--output FILE] [--jobs N] DIR\n"
               "       modelgate convert [--policy FILE] [--force] [--timeout SECONDS] IN OUT.safetensors\n"
               "       modelgate --version\n"
@@ -575,6 +582,17 @@ static void scan_count(const struct walk *conf, struct progress *p);
 
 enum { OPT_SHARD = 0x100, OPT_PROGRESS, OPT_NO_PROGRESS };
 
+/* Signs and writes what scan --attest collected. A file left out (no hash) makes
+ * the run fail, though the others are signed. */
+static int attest_scan_finish(struct scan_run *s, const char *out, const char *key) {
+        char err[ATTEST_ERROR_MAX];
+        if (attest_writer_finish(s->attest, key, out, err, sizeof(err)) < 0) {
+                fprintf(stderr, "modelgate: cannot write the attestation: %s\n", err);
+                return -EIO;
+        }
+        return s->attest_errors ? -EIO : 0;
+}
+
 static int cmd_scan(int argc, char **argv) {
         static const struct option opts[] = {
                 { "policy", required_argument, NULL, 'p' },
@@ -588,10 +606,12 @@ static int cmd_scan(int argc, char **argv) {
                 { "progress", no_argument, NULL, OPT_PROGRESS },
                 { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
                 { "quiet", no_argument, NULL, 'q' },
+                { "attest", required_argument, NULL, 'A' },
+                { "signing-key", required_argument, NULL, 'K' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *policy_path = NULL, *root = NULL;
+        const char *policy_path = NULL, *root = NULL, *attest_out = NULL, *signing_key = NULL;
         int progress = -1;      /* -1: when standard error is a terminal */
         bool quiet = false;
         unsigned shard_index = 0, shard_count = 0;
@@ -609,7 +629,7 @@ static int cmd_scan(int argc, char **argv) {
 
         bool hash_all = false;
 
-        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sqh", opts, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "p:m:f:j:t:r:sqA:K:h", opts, NULL)) != -1) {
                 switch (c) {
                 case 'p':
                         policy_path = optarg;
@@ -628,6 +648,12 @@ static int cmd_scan(int argc, char **argv) {
                         break;
                 case 'q':
                         quiet = true;
+                        break;
+                case 'A':
+                        attest_out = optarg;
+                        break;
+                case 'K':
+                        signing_key = optarg;
                         break;
                 case 'm':
                         if (n_manifest_args == JOBS_MAX) {
@@ -677,6 +703,10 @@ static int cmd_scan(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
+        if (!attest_out != !signing_key) {
+                fputs("modelgate scan: --attest and --signing-key go together\n", stderr);
+                return 2;
+        }
         if (jobs < 1)
                 jobs = 1;
         if (jobs > JOBS_MAX)
@@ -716,7 +746,14 @@ static int cmd_scan(int argc, char **argv) {
         }
         s->policy = policy;
         s->manifests = manifests;
-        s->hash_all = hash_all || policy_hash_files(policy);
+        s->hash_all = hash_all || policy_hash_files(policy) || attest_out;
+        if (attest_out && attest_writer_new(policy_sha256(policy), &s->attest) < 0) {
+                fputs("modelgate: out of memory\n", stderr);
+                free(s);
+                policy_free(policy);
+                manifest_set_free(manifests);
+                return 2;
+        }
         w.roots = argv + optind;
         w.n_roots = (size_t) (argc - optind);
         w.shard_index = shard_index;
@@ -747,10 +784,13 @@ static int cmd_scan(int argc, char **argv) {
                 r = stop_signal ? 128 + stop_signal : w.errors ? 2 : s->out.denied ? 1 : 0;
                 if (w.errors)
                         fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+                if (s->attest && attest_scan_finish(s, attest_out, signing_key) < 0)
+                        r = 2;
                 if (stop_signal)
                         fprintf(stderr, "modelgate: stopped by %s: %lu file%s reported, the rest not scanned\n",
                                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", s->out.files, s->out.files == 1 ? "" : "s");
         }
+        attest_writer_free(s->attest);
         free(s);
         policy_free(policy);
         manifest_set_free(manifests);
@@ -1457,6 +1497,8 @@ int main(int argc, char **argv) {
                 return cmd_manifest(argc - 1, argv + 1);
         if (argc >= 2 && strcmp(argv[1], "convert") == 0)
                 return cmd_convert(argc - 1, argv + 1);
+        if (argc >= 2 && strcmp(argv[1], "attest") == 0)
+                return attest_cmd_main(argc - 1, argv + 1);
         if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0)) {
                 printf("modelgate %s\n", PACKAGE_VERSION);
                 return 0;

@@ -54,6 +54,8 @@ class Daemon:
     def __init__(self, root, args=()):
         self.log = os.path.join(root, f"modelgated-{time.monotonic_ns()}.log")
         self.f = open(self.log, "w")
+        if "--state-dir" not in args and "--no-store" not in args:   # never the host's /var/lib/modelgate
+            args = ["--state-dir", os.path.join(root, f"state-{time.monotonic_ns()}")] + list(args)
         self.p = subprocess.Popen([MODELGATED, "--worker-exe", MODELGATE] + list(args),
                                   stdout=self.f, stderr=subprocess.STDOUT, start_new_session=True)
 

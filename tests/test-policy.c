@@ -629,6 +629,26 @@ static void test_canonical_json_reloads_to_same_hash(void) {
         policy_free(b);
 }
 
+static void test_attestation_keys_are_lists_of_paths_outside_the_hash(void) {
+        struct policy *b = load_ok(NULL);
+        TAP_CHECK(policy_attestation_key_count(b) == 0 && policy_attestation_count(b) == 0);
+        struct policy *p = load_text_ok("{\"attestation_keys\":[\"/etc/modelgate/keys/ci.pem\",\"/etc/modelgate/keys/a.pem\"],"
+                                        "\"attestations\":[\"/var/lib/modelgate/attestations\"]}");
+        TAP_CHECK(policy_attestation_key_count(p) == 2 && policy_attestation_count(p) == 1);
+        TAP_CHECK_STR(policy_attestation_key(p, 0), "/etc/modelgate/keys/a.pem");
+        TAP_CHECK_STR(policy_attestation(p, 0), "/var/lib/modelgate/attestations");
+        /* Which statements are trusted is not how a file is judged: same hash, so
+         * adding an attestation never invalidates those already signed. */
+        TAP_CHECK_STR(policy_sha256(p), policy_sha256(b));
+        TAP_CHECK(!strstr(policy_canonical_json(p), "attestation"));
+        TAP_CHECK(strstr(load_text_fail("{\"attestation_keys\":\"/k.pem\"}", -EINVAL),
+                         "key \"attestation_keys\": expected a list of strings"));
+        TAP_CHECK(strstr(load_text_fail("{\"attestations\":[\"relative/x\"]}", -EINVAL),
+                         "key \"attestations\": index 0: invalid path"));
+        policy_free(p);
+        policy_free(b);
+}
+
 static void test_sha256_changes_when_a_value_changes(void) {
         struct policy *b = load_ok(NULL);
         const char *variants[] = {
@@ -1002,6 +1022,7 @@ int main(void) {
                 TAP_CASE(test_sha256_same_when_file_restates_defaults),
                 TAP_CASE(test_canonical_json_reloads_to_same_hash),
                 TAP_CASE(test_sha256_changes_when_a_value_changes),
+                TAP_CASE(test_attestation_keys_are_lists_of_paths_outside_the_hash),
                 TAP_CASE(test_evaluate_os_system_is_critical),
                 TAP_CASE(test_evaluate_unknown_global_is_high),
                 TAP_CASE(test_evaluate_allows_torch_and_numpy_reconstruction),
