@@ -364,9 +364,13 @@ static int read_small_file(const char *path, char **ret, size_t *ret_len) {
 }
 
 /* Sorts the table and merges entries for the same file; two that disagree are an
- * error naming both manifests. */
+ * error naming both manifests. Whatever it returns, the table stays consistent
+ * (each path owned by one entry, n counting them): on a disagreement the later
+ * entry is dropped and the merge goes on, so that manifest_set_free() never sees
+ * a path freed here, nor one copied down but also left at its old place. */
 static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
         size_t out = 0;
+        int r = 0;
 
         /* An empty listing ("[]") leaves entries NULL, which qsort() must not get
          * even with a count of 0 (found by tests/fuzz/fuzz-manifest). */
@@ -378,9 +382,13 @@ static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
                         struct manifest_entry *old = &s->entries[out - 1];
                         if ((old->sha256[0] && e->sha256[0] && strcmp(old->sha256, e->sha256) != 0) ||
                             (old->git_sha1[0] && e->git_sha1[0] && strcmp(old->git_sha1, e->git_sha1) != 0) ||
-                            (old->has_size && e->has_size && old->size != e->size))
-                                return set_error(err, errsz, -EINVAL, "%s: the entry for %.200s disagrees with %s",
-                                                 e->source, e->path, old->source);
+                            (old->has_size && e->has_size && old->size != e->size)) {
+                                if (r == 0)
+                                        r = set_error(err, errsz, -EINVAL, "%s: the entry for %.200s disagrees with %s",
+                                                      e->source, e->path, old->source);
+                                free(e->path);
+                                continue;
+                        }
                         if (!old->sha256[0])
                                 memcpy(old->sha256, e->sha256, sizeof(old->sha256));
                         if (!old->git_sha1[0])
@@ -395,7 +403,7 @@ static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
                 s->entries[out++] = *e;
         }
         s->n = out;
-        return 0;
+        return r;
 }
 
 static int add_file(struct manifest_set *s, const char *path, const char *root, char *err, size_t errsz) {
