@@ -52,6 +52,11 @@ struct walk {
         struct walk_dir stack[WALK_DEPTH_MAX];
         size_t depth;
         unsigned long errors;   /* inputs that could not be read */
+        /* `scan` lists each such input in the report too: walk_next() returns it
+         * with what went wrong here (NULL for a file to scan). */
+        bool list_errors;
+        const char *error_what;
+        int error_errno;
 };
 
 static int cmp_names(const void *a, const void *b) {
@@ -75,6 +80,8 @@ static void walk_error(struct walk *w, const char *path, const char *what, int e
         else
                 fprintf(stderr, "modelgate: %s: %s\n", esc, what);
         w->errors++;
+        w->error_what = what;
+        w->error_errno = err;
 }
 
 static void walk_note(const char *path, const char *what) {
@@ -162,15 +169,20 @@ static char *walk_next(struct walk *w) {
                         return NULL;
                 if (!path)
                         return NULL;
+                w->error_what = NULL;
 
                 if (lstat(path, &st) < 0) {
                         walk_error(w, path, "cannot access", errno);
+                        if (w->list_errors)
+                                return path;
                         free(path);
                         continue;
                 }
                 if (S_ISLNK(st.st_mode)) {
                         if (stat(path, &st) < 0) {
                                 walk_error(w, path, "dangling symbolic link", errno);
+                                if (w->list_errors)
+                                        return path;
                                 free(path);
                                 continue;
                         }
@@ -182,13 +194,17 @@ static char *walk_next(struct walk *w) {
                 }
                 if (S_ISDIR(st.st_mode)) {
                         walk_push_dir(w, path, &st);
+                        if (w->error_what && w->list_errors)
+                                return path;
                         free(path);
                         continue;
                 }
                 if (!S_ISREG(st.st_mode)) {
-                        if (top)
+                        if (top) {
                                 walk_error(w, path, "not a regular file or directory", 0);
-                        else
+                                if (w->list_errors)
+                                        return path;
+                        } else
                                 walk_note(path, S_ISFIFO(st.st_mode) ? "a FIFO"
                                                : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
                         free(path);
@@ -605,6 +621,7 @@ static int cmd_scan(int argc, char **argv) {
         s->hash_all = hash_all || policy_hash_files(policy);
         w.roots = argv + optind;
         w.n_roots = (size_t) (argc - optind);
+        w.list_errors = true;
         output_begin(&s->out, stdout, (enum output_format) format, policy);
         r = scan_run_all(s, &w, jobs, timeout);
         if (r == 0) {
@@ -660,7 +677,11 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
                         fputs("modelgate: out of memory\n", stderr);
                         return 2;
                 }
-                submit(s, w, j);
+                if (w->error_what) {   /* could not be read: listed, not scanned */
+                        job_fail(s, j, RULE_SCAN_ERROR, w->error_what, w->error_errno ? strerror(w->error_errno) : NULL);
+                        job_decide(s, j);
+                } else
+                        submit(s, w, j);
                 flush_ready(s);
         }
         while (busy_workers(s) > 0) {
