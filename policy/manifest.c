@@ -30,12 +30,17 @@ struct manifest_set {
         size_t n_sources;
 };
 
+/* The message names manifest files and entries, which are untrusted bytes (a
+ * listing from the Hub, a name with a newline or an escape sequence): it is
+ * escaped once here, as report strings are, before any caller prints or logs it. */
 static int set_error(char *err, size_t errsz, int r, const char *fmt, ...) {
+        char raw[MANIFEST_ERROR_MAX];
         va_list ap;
         if (errsz) {
                 va_start(ap, fmt);
-                vsnprintf(err, errsz, fmt, ap);
+                vsnprintf(raw, sizeof(raw), fmt, ap);
                 va_end(ap);
+                report_escape(err, errsz, (const uint8_t *) raw, strlen(raw), NULL);
         }
         return r;
 }

@@ -788,6 +788,7 @@ static int cmd_manifest(int argc, char **argv) {
         long jobs = sysconf(_SC_NPROCESSORS_ONLN);
         const char *out = NULL;
         char out_resolved[PATH_MAX], *end;
+        char dir_esc[PATH_MAX], out_esc[PATH_MAX] = "";
         struct policy *policy = NULL;
         struct scan_run *s;
         struct walk w = { 0 };
@@ -822,8 +823,15 @@ static int cmd_manifest(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
-        if (stat(argv[optind], &st) < 0 || !S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "modelgate manifest: %s: %s\n", argv[optind], errno ? strerror(errno) : "not a directory");
+        report_escape(dir_esc, sizeof(dir_esc), (const uint8_t *) argv[optind], strlen(argv[optind]), NULL);
+        if (out)
+                report_escape(out_esc, sizeof(out_esc), (const uint8_t *) out, strlen(out), NULL);
+        if (stat(argv[optind], &st) < 0) {
+                fprintf(stderr, "modelgate manifest: %s: %s\n", dir_esc, strerror(errno));
+                return 2;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "modelgate manifest: %s: not a directory\n", dir_esc);
                 return 2;
         }
         if (jobs < 1)
@@ -845,8 +853,8 @@ static int cmd_manifest(int argc, char **argv) {
         s->manifest_dir = argv[optind];
         if (out) {
                 /* The output may not exist yet: resolve its directory. */
-                if (manifest_path_key(out, out_resolved, sizeof(out_resolved)) < 0) {
-                        fprintf(stderr, "modelgate manifest: --output %s: %s\n", out, strerror(errno));
+                if ((r = manifest_path_key(out, out_resolved, sizeof(out_resolved))) < 0) {
+                        fprintf(stderr, "modelgate manifest: --output %s: %s\n", out_esc, strerror(-r));
                         return 2;
                 }
                 s->manifest_out = out_resolved;
@@ -856,7 +864,7 @@ static int cmd_manifest(int argc, char **argv) {
         r = scan_run_all(s, &w, jobs, SCAN_TIMEOUT_DEFAULT_S);
         if (r == 0) {
                 if ((r = write_manifest(doc, out)) < 0) {
-                        fprintf(stderr, "modelgate manifest: cannot write %s: %s\n", out ? out : "to stdout", strerror(-r));
+                        fprintf(stderr, "modelgate manifest: cannot write %s: %s\n", out ? out_esc : "to stdout", strerror(-r));
                         r = 2;
                 } else
                         r = w.errors || s->hash_errors ? 2 : 0;

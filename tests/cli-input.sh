@@ -169,6 +169,42 @@ else
         skip_case "a directory without read permission: exit 2, named, listed with SCAN_ERROR, the rest scanned" "$why"
 fi
 
+# ---- files named by options: special files, odd names, hostile manifest entries ------
+# stderr must stay one escaped line: no raw newline, escape sequence or invalid UTF-8.
+one_clean_line() {   # file with stderr, text it must contain
+        "$PYTHON3" -c "
+import sys
+b = open(sys.argv[1], 'rb').read()
+ok = b.count(b'\n') == 1 and b.endswith(b'\n') and not any(c < 0x20 and c != 10 or c == 0x7f for c in b)
+try:
+    ok = ok and sys.argv[2] in b.decode('utf-8')
+except UnicodeDecodeError:
+    ok = False
+sys.exit(not ok)" "$@"
+}
+exit2_one_clean_line() { [ "$1" -eq 2 ] && shift && one_clean_line "$@"; }
+for o in "--policy:$T/fifo.bin:not a regular file" "--policy:/dev/zero:not a regular file" \
+         "--manifest:$T/fifo.bin:not a regular file" "--manifest:/dev/zero:not a regular file" \
+         "--policy:$T/sparse.bin:larger than" "--manifest:$T/sparse.bin:larger than" \
+         "--manifest:$T/dangling.bin:No such file"; do
+        IFS=: read -r opt arg what <<<"$o"
+        scan "$opt" "$arg" "$T/good.pkl" >/dev/null 2>"$tmp/err"; st=$?
+        check "$opt ${arg##*/}: exit 2 at once, one line saying '$what'" \
+                bash -c "[ $st -eq 2 ] && grep -q '$what' '$tmp/err' && [ \$(wc -l <'$tmp/err') -eq 1 ]"
+done
+cp "$T/good.pkl" "$tmp/$(printf 'm\nx\xff.json')"
+scan --manifest "$tmp/$(printf 'm\nx\xff.json')" "$T/good.pkl" >/dev/null 2>"$tmp/err"; st=$?
+check "--manifest with a newline and invalid UTF-8 in its name: exit 2, the name escaped on one line" \
+        exit2_one_clean_line $st "$tmp/err" 'm\x0ax\xff.json: not valid JSON'
+sha=$(printf 'a%.0s' $(seq 64))
+printf '{"files":{"ok":{"sha256":"%s"},"../\\u001b[31mx\\ny":{"sha256":"%s"}}}' "$sha" "$sha" >"$tmp/hostile.json"
+scan --manifest "$tmp/hostile.json" "$T/good.pkl" >/dev/null 2>"$tmp/err"; st=$?
+check "a manifest entry with an escape sequence and a newline: exit 2, the entry escaped on one line" \
+        exit2_one_clean_line $st "$tmp/err" 'entry "../\x1b[31mx\x0ay": a path must be relative'
+timeout "$LIMIT" "$MODELGATE" manifest "$tmp/$(printf 'no\x1b[31mdir')" >/dev/null 2>"$tmp/err"; st=$?
+check "modelgate manifest on a missing DIR with an escape sequence in its name: exit 2, escaped" \
+        exit2_one_clean_line $st "$tmp/err" 'no\x1b[31mdir: No such file or directory'
+
 # ---- loops and depth ----------------------------------------------------------------
 mkdir -p "$tmp/bm/sub"
 cp "$T/good.pkl" "$tmp/bm/a.pkl"
