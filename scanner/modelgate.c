@@ -629,6 +629,12 @@ static int cmd_scan(int argc, char **argv) {
                 r = w.errors ? 2 : s->out.denied ? 1 : 0;
                 if (w.errors)
                         fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+                /* A report cut short (a full disk, a closed pipe) must not pass for
+                 * a complete one. */
+                if (fflush(stdout) != 0 || ferror(stdout)) {
+                        fputs("modelgate: the report could not be written in full to standard output\n", stderr);
+                        r = 2;
+                }
         }
         free(s);
         policy_free(policy);

@@ -205,6 +205,13 @@ timeout "$LIMIT" "$MODELGATE" manifest "$tmp/$(printf 'no\x1b[31mdir')" >/dev/nu
 check "modelgate manifest on a missing DIR with an escape sequence in its name: exit 2, escaped" \
         exit2_one_clean_line $st "$tmp/err" 'no\x1b[31mdir: No such file or directory'
 
+# ---- a report that cannot be written --------------------------------------------
+for fmt in text json; do
+        timeout "$LIMIT" "$MODELGATE" scan --format $fmt "$T/good.pkl" >/dev/full 2>"$tmp/err"; st=$?
+        check "$fmt: a report that cannot be written (stdout on /dev/full) exits 2, saying so" \
+                bash -c "[ $st -eq 2 ] && grep -q 'the report could not be written' '$tmp/err'"
+done
+
 # ---- loops and depth ----------------------------------------------------------------
 mkdir -p "$tmp/bm/sub"
 cp "$T/good.pkl" "$tmp/bm/a.pkl"
