@@ -30,12 +30,17 @@ struct manifest_set {
         size_t n_sources;
 };
 
+/* The message names manifest files and entries, which are untrusted bytes (a
+ * listing from the Hub, a name with a newline or an escape sequence): it is
+ * escaped once here, as report strings are, before any caller prints or logs it. */
 static int set_error(char *err, size_t errsz, int r, const char *fmt, ...) {
+        char raw[MANIFEST_ERROR_MAX];
         va_list ap;
         if (errsz) {
                 va_start(ap, fmt);
-                vsnprintf(err, errsz, fmt, ap);
+                vsnprintf(raw, sizeof(raw), fmt, ap);
                 va_end(ap);
+                report_escape(err, errsz, (const uint8_t *) raw, strlen(raw), NULL);
         }
         return r;
 }
@@ -364,9 +369,13 @@ static int read_small_file(const char *path, char **ret, size_t *ret_len) {
 }
 
 /* Sorts the table and merges entries for the same file; two that disagree are an
- * error naming both manifests. */
+ * error naming both manifests. Whatever it returns, the table stays consistent
+ * (each path owned by one entry, n counting them): on a disagreement the later
+ * entry is dropped and the merge goes on, so that manifest_set_free() never sees
+ * a path freed here, nor one copied down but also left at its old place. */
 static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
         size_t out = 0;
+        int r = 0;
 
         /* An empty listing ("[]") leaves entries NULL, which qsort() must not get
          * even with a count of 0 (found by tests/fuzz/fuzz-manifest). */
@@ -378,9 +387,13 @@ static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
                         struct manifest_entry *old = &s->entries[out - 1];
                         if ((old->sha256[0] && e->sha256[0] && strcmp(old->sha256, e->sha256) != 0) ||
                             (old->git_sha1[0] && e->git_sha1[0] && strcmp(old->git_sha1, e->git_sha1) != 0) ||
-                            (old->has_size && e->has_size && old->size != e->size))
-                                return set_error(err, errsz, -EINVAL, "%s: the entry for %.200s disagrees with %s",
-                                                 e->source, e->path, old->source);
+                            (old->has_size && e->has_size && old->size != e->size)) {
+                                if (r == 0)
+                                        r = set_error(err, errsz, -EINVAL, "%s: the entry for %.200s disagrees with %s",
+                                                      e->source, e->path, old->source);
+                                free(e->path);
+                                continue;
+                        }
                         if (!old->sha256[0])
                                 memcpy(old->sha256, e->sha256, sizeof(old->sha256));
                         if (!old->git_sha1[0])
@@ -395,7 +408,7 @@ static int sort_and_merge(struct manifest_set *s, char *err, size_t errsz) {
                 s->entries[out++] = *e;
         }
         s->n = out;
-        return 0;
+        return r;
 }
 
 static int add_file(struct manifest_set *s, const char *path, const char *root, char *err, size_t errsz) {

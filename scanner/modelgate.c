@@ -69,6 +69,11 @@ struct walk {
         bool quiet;             /* no notes about skipped files */
         bool silent;            /* no messages at all (the counting pre-walk) */
         struct progress *progress;           /* cleared before a message, or NULL */
+        /* `scan` lists each such input in the report too: walk_next() returns it
+         * with what went wrong here (NULL for a file to scan). */
+        bool list_errors;
+        const char *error_what;
+        int error_errno;
 };
 
 static int cmp_names(const void *a, const void *b) {
@@ -84,8 +89,12 @@ static char *path_join(const char *dir, const char *name) {
         return p;
 }
 
+/* An input that cannot be read belongs to one shard, as a file would: only that
+ * shard names it, lists it and exits 2 for it, so merged shards equal one run. */
 static void walk_error(struct walk *w, const char *path, const char *what, int err) {
         char esc[16384];
+        if (w->shard_count > 1 && shard_of(path, w->root, w->shard_count) != w->shard_index)
+                return;
         w->errors++;
         if (w->silent)
                 return;
@@ -96,6 +105,8 @@ static void walk_error(struct walk *w, const char *path, const char *what, int e
                 fprintf(stderr, "modelgate: %s: %s: %s\n", esc, what, strerror(err));
         else
                 fprintf(stderr, "modelgate: %s: %s\n", esc, what);
+        w->error_what = what;
+        w->error_errno = err;
 }
 
 static void walk_note(struct walk *w, const char *path, const char *what) {
@@ -188,9 +199,12 @@ static char *walk_next(struct walk *w) {
                         return NULL;
                 if (!path)
                         return NULL;
+                w->error_what = NULL;
 
                 if (lstat(path, &st) < 0) {
                         walk_error(w, path, "cannot access", errno);
+                        if (w->list_errors && w->error_what)
+                                return path;
                         free(path);
                         continue;
                 }
@@ -198,6 +212,8 @@ static char *walk_next(struct walk *w) {
                 if (S_ISLNK(st.st_mode)) {
                         if (stat(path, &st) < 0) {
                                 walk_error(w, path, "dangling symbolic link", errno);
+                                if (w->list_errors && w->error_what)
+                                        return path;
                                 free(path);
                                 continue;
                         }
@@ -209,13 +225,17 @@ static char *walk_next(struct walk *w) {
                 }
                 if (S_ISDIR(st.st_mode)) {
                         walk_push_dir(w, path, &st);
+                        if (w->error_what && w->list_errors)
+                                return path;
                         free(path);
                         continue;
                 }
                 if (!S_ISREG(st.st_mode)) {
-                        if (top)
+                        if (top) {
                                 walk_error(w, path, "not a regular file or directory", 0);
-                        else
+                                if (w->list_errors && w->error_what)
+                                        return path;
+                        } else
                                 walk_note(w, path, S_ISFIFO(st.st_mode) ? "a FIFO"
                                                : S_ISSOCK(st.st_mode) ? "a socket" : "a device");
                         free(path);
@@ -760,6 +780,7 @@ static int cmd_scan(int argc, char **argv) {
         w.shard_count = shard_count;
         w.quiet = quiet;
         w.progress = &s->progress;
+        w.list_errors = true;
         catch_stop_signals();
         if (progress < 0)
                 progress = !quiet && isatty(STDERR_FILENO);
@@ -784,6 +805,12 @@ static int cmd_scan(int argc, char **argv) {
                 r = stop_signal ? 128 + stop_signal : w.errors ? 2 : s->out.denied ? 1 : 0;
                 if (w.errors)
                         fprintf(stderr, "modelgate: %lu input%s could not be read\n", w.errors, w.errors == 1 ? "" : "s");
+                /* A report cut short (a full disk, a closed pipe) must not pass for
+                 * a complete one. */
+                if (fflush(stdout) != 0 || ferror(stdout)) {
+                        fputs("modelgate: the report could not be written in full to standard output\n", stderr);
+                        r = 2;
+                }
                 if (s->attest && attest_scan_finish(s, attest_out, signing_key) < 0)
                         r = 2;
                 if (stop_signal)
@@ -914,7 +941,11 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
                 }
                 job_repository(j, w);
                 j->plain_name = !w->link;
-                submit(s, w, j);
+                if (w->error_what) {   /* could not be read: listed, not scanned */
+                        job_fail(s, j, RULE_SCAN_ERROR, w->error_what, w->error_errno ? strerror(w->error_errno) : NULL);
+                        job_decide(s, j);
+                } else
+                        submit(s, w, j);
                 flush_ready(s);
         }
         while (busy_workers(s) > 0 && !stop_signal) {
@@ -1025,6 +1056,7 @@ static int cmd_manifest(int argc, char **argv) {
         long jobs = sysconf(_SC_NPROCESSORS_ONLN);
         const char *out = NULL;
         char out_resolved[PATH_MAX], *end;
+        char dir_esc[PATH_MAX], out_esc[PATH_MAX] = "";
         struct policy *policy = NULL;
         struct scan_run *s;
         struct walk w = { 0 };
@@ -1059,8 +1091,15 @@ static int cmd_manifest(int argc, char **argv) {
                 usage(stderr);
                 return 2;
         }
-        if (stat(argv[optind], &st) < 0 || !S_ISDIR(st.st_mode)) {
-                fprintf(stderr, "modelgate manifest: %s: %s\n", argv[optind], errno ? strerror(errno) : "not a directory");
+        report_escape(dir_esc, sizeof(dir_esc), (const uint8_t *) argv[optind], strlen(argv[optind]), NULL);
+        if (out)
+                report_escape(out_esc, sizeof(out_esc), (const uint8_t *) out, strlen(out), NULL);
+        if (stat(argv[optind], &st) < 0) {
+                fprintf(stderr, "modelgate manifest: %s: %s\n", dir_esc, strerror(errno));
+                return 2;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "modelgate manifest: %s: not a directory\n", dir_esc);
                 return 2;
         }
         if (jobs < 1)
@@ -1082,8 +1121,8 @@ static int cmd_manifest(int argc, char **argv) {
         s->manifest_dir = argv[optind];
         if (out) {
                 /* The output may not exist yet: resolve its directory. */
-                if (manifest_path_key(out, out_resolved, sizeof(out_resolved)) < 0) {
-                        fprintf(stderr, "modelgate manifest: --output %s: %s\n", out, strerror(errno));
+                if ((r = manifest_path_key(out, out_resolved, sizeof(out_resolved))) < 0) {
+                        fprintf(stderr, "modelgate manifest: --output %s: %s\n", out_esc, strerror(-r));
                         return 2;
                 }
                 s->manifest_out = out_resolved;
@@ -1093,7 +1132,7 @@ static int cmd_manifest(int argc, char **argv) {
         r = scan_run_all(s, &w, jobs, SCAN_TIMEOUT_DEFAULT_S);
         if (r == 0) {
                 if ((r = write_manifest(doc, out)) < 0) {
-                        fprintf(stderr, "modelgate manifest: cannot write %s: %s\n", out ? out : "to stdout", strerror(-r));
+                        fprintf(stderr, "modelgate manifest: cannot write %s: %s\n", out ? out_esc : "to stdout", strerror(-r));
                         r = 2;
                 } else
                         r = w.errors || s->hash_errors ? 2 : 0;

@@ -132,7 +132,8 @@ static void csv_field(FILE *f, const char *s, bool last) {
         fputs(last ? "\r\n" : ",", f);
 }
 
-/* Percent-encodes a path into a relative URI reference for SARIF. */
+/* Percent-encodes a path into a relative URI reference for SARIF: from the raw
+ * bytes, so that the URI names the file itself (%FF, %0A), not its \xNN escape. */
 static void uri_encode(char *dst, size_t size, const char *path) {
         size_t o = 0;
         for (const unsigned char *p = (const unsigned char *) path; *p && o + 4 < size; p++) {
@@ -203,11 +204,11 @@ static void output_file_json(struct output *o, const char *path, const char *rep
         o->written++;
 }
 
-static void output_file_sarif(struct output *o, const char *path, const char *repository,
+static void output_file_sarif(struct output *o, const char *raw_path, const char *repository,
                               const struct scan_report *r, enum mg_verdict v) {
         char uri[OUTPUT_PATH_MAX];
 
-        uri_encode(uri, sizeof(uri), path);
+        uri_encode(uri, sizeof(uri), raw_path);
         for (uint32_t i = 0; i < r->n_findings; i++) {
                 const struct finding *f = &r->findings[i];
                 cJSON *res = cJSON_CreateObject();
@@ -305,7 +306,7 @@ void output_file_repo(struct output *o, const char *raw_path, const char *reposi
                 output_file_json(o, path, repository, r, v);
                 break;
         case OUTPUT_SARIF:
-                output_file_sarif(o, path, repository, r, v);
+                output_file_sarif(o, raw_path, repository, r, v);
                 break;
         case OUTPUT_CSV:
                 output_file_csv(o, path, repository, r, v);

@@ -21,7 +21,7 @@ py() { "$PYTHON3" -c "$@"; }
 "$PYTHON3" "$gen" "$tmp/mirror" --repos 60 >"$tmp/expect.json" || skip "cannot generate the test tree"
 "$PYTHON3" "$gen" "$tmp/hub" --repos 12 --layout hf >"$tmp/hub-expect.json" || skip "cannot generate the test tree"
 
-echo "1..37"
+echo "1..38"
 
 # ---- progress ---------------------------------------------------------------
 "$M" scan --progress --jobs 2 "$tmp/mirror" >/dev/null 2>"$tmp/err"
@@ -142,6 +142,18 @@ printf 'q\n' >"$tmp/order2/q"
 for i in 1 2 3 4; do "$M" scan --format json --shard $i/4 "$tmp/order2" "$tmp/order" >"$tmp/o$i.json" 2>/dev/null; done
 "$M" report merge "$tmp/o1.json" "$tmp/o2.json" "$tmp/o3.json" "$tmp/o4.json" >"$tmp/om.json" 2>/dev/null
 check "merge keeps PATH order and the walk's per-directory order ('a/x' before 'a-b')" cmp -s "$tmp/o.json" "$tmp/om.json"
+mkdir -p "$tmp/e/org/repo" "$tmp/e/org/other"
+echo text >"$tmp/e/org/repo/README.md"; echo text >"$tmp/e/org/other/README.md"
+ln -s nowhere "$tmp/e/org/repo/dangling"; ln -s nowhere "$tmp/e/org/other/dangling"
+"$M" scan --format json "$tmp/e" >"$tmp/e.json" 2>/dev/null
+n_err=0
+for i in 1 2 3; do
+        "$M" scan --format json --shard $i/3 "$tmp/e" >"$tmp/e$i.json" 2>"$tmp/e$i.err"
+        n_err=$((n_err + $(grep -c "dangling symbolic link" "$tmp/e$i.err")))
+done
+"$M" report merge "$tmp/e1.json" "$tmp/e2.json" "$tmp/e3.json" >"$tmp/em.json" 2>/dev/null
+check "an input that cannot be read is named and listed by one shard only; merged, as one run" \
+        bash -c "[ $n_err -eq 2 ] && cmp -s '$tmp/e.json' '$tmp/em.json'"
 
 refuse() {   # name, expected text in the message, then the reports
         local name=$1 want=$2; shift 2

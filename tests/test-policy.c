@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "manifest.h"
 #include "policy.h"
 #include "report.h"
 #include "tap.h"
@@ -597,6 +598,43 @@ static void test_error_buffer_may_be_null(void) {
         TAP_CHECK(!p);
 }
 
+/* ---- manifests of expected hashes ---- */
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+/* A disagreement found after two entries for the same file were merged once used
+ * to leave the merged entry's freed path in the table: manifest_set_free() freed it
+ * again (found by tests/fuzz/fuzz-manifest). The same within one manifest (JSON
+ * allows a key twice) and across a Hub listing and modelgate's own format. */
+static void test_manifest_disagreement_after_a_merge_is_an_error_not_a_double_free(void) {
+        struct manifest_set *s = NULL;
+        char err[MANIFEST_ERROR_MAX] = "";
+        const char *path;
+
+        path = write_policy("dup.json", "{\"files\":{\"m\":{\"sha256\":\"" SHA_A "\"},\"m\":{\"sha256\":\"" SHA_A
+                                        "\"},\"m\":{\"sha256\":\"" SHA_B "\"}}}");
+        TAP_CHECK(manifest_set_new(&s) == 0);
+        TAP_CHECK(manifest_set_add(s, path, NULL, err, sizeof(err)) == -EINVAL);
+        TAP_CHECK(strstr(err, "the entry for ") && strstr(err, "/m disagrees with "));
+        manifest_set_free(s);
+
+        s = NULL;
+        err[0] = '\0';
+        TAP_CHECK(manifest_set_new(&s) == 0);
+        TAP_CHECK(manifest_set_add(s, write_policy("hub.json",
+                                                   "[{\"type\":\"file\",\"path\":\"a\",\"size\":1,\"lfs\":{\"oid\":\"" SHA_A "\",\"size\":1}},"
+                                                   "{\"type\":\"file\",\"path\":\"b\",\"size\":1,\"lfs\":{\"oid\":\"" SHA_A "\",\"size\":1}}]"),
+                                   tmpdir, err, sizeof(err)) == 0);
+        TAP_CHECK(manifest_set_count(s) == 2);
+        TAP_CHECK(manifest_set_add(s, write_policy("own.json",
+                                                   "{\"files\":{\"a\":{\"sha256\":\"" SHA_A "\",\"size\":1},"
+                                                   "\"b\":{\"sha256\":\"" SHA_B "\",\"size\":1}}}"),
+                                   tmpdir, err, sizeof(err)) == -EINVAL);
+        TAP_CHECK(strstr(err, "own.json: the entry for ") && strstr(err, "/b disagrees with ") && strstr(err, "hub.json"));
+        manifest_set_free(s);
+}
+
 /* ---- the canonical hash ---- */
 
 static void test_sha256_stable_across_key_and_list_order(void) {
@@ -1018,6 +1056,7 @@ int main(void) {
                 TAP_CASE(test_oversized_file_is_refused),
                 TAP_CASE(test_too_many_entries_are_refused),
                 TAP_CASE(test_error_buffer_may_be_null),
+                TAP_CASE(test_manifest_disagreement_after_a_merge_is_an_error_not_a_double_free),
                 TAP_CASE(test_sha256_stable_across_key_and_list_order),
                 TAP_CASE(test_sha256_same_when_file_restates_defaults),
                 TAP_CASE(test_canonical_json_reloads_to_same_hash),

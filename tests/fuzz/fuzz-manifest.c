@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         manifest_check(e, &fuzz_report);
                         fuzz_check_report(&fuzz_report);
                 }
-        } else if (!memchr(err, '\0', sizeof(err)))
-                abort();
+        } else if (!memchr(err, '\0', sizeof(err)) || !report_string_valid(err))
+                abort();   /* the message is printed and logged: one escaped line */
         manifest_set_free(s);
         return 0;
 }
