@@ -48,7 +48,7 @@ read -r t_cold c_cold < <(best_of scan_store_cold)
 rm -rf "$dir/store-warm"
 "$MODELGATE" scan --jobs 2 --format json --store "$dir/store-warm" "$tree" >/dev/null 2>&1 || true
 hits=$("$MODELGATE" scan --jobs 2 --format json --store "$dir/store-warm" "$tree" 2>&1 >/dev/null |
-        sed -n 's/.*: \([0-9]*\) of [0-9]* files\{0,1\} answered from the store.*/\1/p')
+        sed -n 's/.*: \([0-9]*\) of [0-9]* files\{0,1\} answered from the store.*/\1/p' || true)
 read -r t_warm c_warm < <(best_of scan_store_warm)
 read -r t_cat c_cat < <(best_of via_xargs cat)
 read -r t_sha c_sha < <(best_of via_xargs sha256sum)
