@@ -24,6 +24,11 @@
 #define STORE_VERSION 1
 #define RECORD_FLAG_RULE 0x1
 #define RECORD_FLAG_SHA256 0x2
+/* The format byte holds the detected format (modelgate scan --store). A record
+ * without the flag must have a zero format byte, as when it was reserved: records
+ * written before the flag existed stay valid, and no version bump is needed. */
+#define RECORD_FLAG_FORMAT 0x4
+#define RECORD_FLAGS (RECORD_FLAG_RULE | RECORD_FLAG_SHA256 | RECORD_FLAG_FORMAT)
 #define READ_CHUNK_RECORDS 2048                /* 256 KiB per pread while loading */
 /* A file smaller than this is never worth rewriting, however dead. */
 #define COMPACT_MIN_RECORDS 1024
@@ -45,7 +50,8 @@ struct store_record {
         uint8_t flags;          /* RECORD_FLAG_* */
         uint8_t rule;
         uint8_t severity;
-        uint8_t reserved[6];
+        uint8_t format;         /* with RECORD_FLAG_FORMAT, else 0 */
+        uint8_t reserved[5];
         uint8_t policy[32];     /* the policy_sha256() it was decided under */
         uint64_t dev, ino, size;
         int64_t ctime_sec, ctime_nsec;
@@ -316,9 +322,11 @@ static void record_init(struct store_record *r, const uint8_t policy[32], const 
         r->magic = RECORD_MAGIC;
         r->version = STORE_VERSION;
         r->deny = v->deny ? 1 : 0;
-        r->flags = (v->has_rule ? RECORD_FLAG_RULE : 0) | (v->has_sha256 ? RECORD_FLAG_SHA256 : 0);
+        r->flags = (v->has_rule ? RECORD_FLAG_RULE : 0) | (v->has_sha256 ? RECORD_FLAG_SHA256 : 0) |
+                   (v->has_format ? RECORD_FLAG_FORMAT : 0);
         r->rule = v->has_rule ? v->rule : 0;
         r->severity = v->has_rule ? v->severity : 0;
+        r->format = v->has_format ? v->format : 0;
         memcpy(r->policy, policy, 32);
         r->dev = k->dev;
         r->ino = k->ino;
@@ -333,9 +341,9 @@ static void record_init(struct store_record *r, const uint8_t policy[32], const 
 /* A record is what it says only if every check passes; reserved bytes must be
  * zero so that a future layout is never half-read by this one. */
 static bool record_valid(const struct store_record *r) {
-        static const uint8_t zero[6];
+        static const uint8_t zero[5];
         return r->magic == RECORD_MAGIC && r->version == STORE_VERSION && r->deny <= 1 &&
-               (r->flags & ~(RECORD_FLAG_RULE | RECORD_FLAG_SHA256)) == 0 &&
+               (r->flags & ~RECORD_FLAGS) == 0 && ((r->flags & RECORD_FLAG_FORMAT) || r->format == 0) &&
                memcmp(r->reserved, zero, sizeof(r->reserved)) == 0 && r->reserved2 == 0 &&
                r->crc == crc_of(r, offsetof(struct store_record, crc));
 }
@@ -355,6 +363,8 @@ static void record_verdict(const struct store_record *r, struct store_key *ret_k
         ret_v->has_sha256 = (r->flags & RECORD_FLAG_SHA256) != 0;
         if (ret_v->has_sha256)
                 memcpy(ret_v->sha256, r->sha256, 32);
+        ret_v->has_format = (r->flags & RECORD_FLAG_FORMAT) != 0;
+        ret_v->format = r->format;
 }
 
 /* Reads whole records after the header up to `end`, indexing `policy`'s. */
@@ -636,7 +646,7 @@ int verdict_store_put(struct verdict_store *s, const struct store_key *k, const 
 
         /* The same verdict again (a reopened file after a restart): nothing to add. */
         if (verdict_store_get(s, k, &old) && old.deny == v->deny && old.has_sha256 >= v->has_sha256 &&
-            (!v->has_sha256 || memcmp(old.sha256, v->sha256, 32) == 0))
+            (!v->has_sha256 || memcmp(old.sha256, v->sha256, 32) == 0) && old.has_format >= v->has_format)
                 return 0;
         if (s->failed)
                 return -EIO;

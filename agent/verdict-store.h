@@ -8,7 +8,10 @@
  * the scan's facts, without the expected-hash check (HASH_MISMATCH, the
  * manifests and require_manifest). That check depends on the path the file is
  * opened by and on manifest files outside the policy hash, so the agent repeats
- * it on every lookup against the SHA-256 the record carries (see modelgated.c). */
+ * it on every lookup against the SHA-256 the record carries (see modelgated.c).
+ * `modelgate scan --store` keeps its content verdicts in the same layout; it
+ * also records the detected format (has_format), which the agent neither writes
+ * nor needs. */
 #ifndef MODELGATE_VERDICT_STORE_H
 #define MODELGATE_VERDICT_STORE_H
 
@@ -40,6 +43,9 @@ struct store_verdict {
         uint8_t severity;
         uint8_t has_sha256;
         uint8_t sha256[32];     /* the content's SHA-256, when it was computed */
+        uint8_t has_format;
+        uint8_t format;         /* enum mg_format, for `modelgate scan --store`'s reports;
+                                 * opaque here: the reader checks its range */
 };
 
 struct store_load_info {

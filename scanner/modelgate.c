@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -31,6 +32,7 @@
 #include "progress.h"
 #include "report-merge.h"
 #include "repository.h"
+#include "verdict-store.h"
 #include "worker-pool.h"
 #include "worker-proto.h"
 #include "worker.h"
@@ -42,6 +44,12 @@
 #define WORKER_RESTARTS_MAX 64       /* consecutive failed starts before giving up */
 #define STOP_GRACE_MS 2000           /* after SIGINT/SIGTERM, in-flight files get this long */
 #define WAIT_SLICE_MS 200            /* longest poll: signals and the progress line are seen this often */
+/* scan --store records a file's verdict only when its ctime is at least this far
+ * in the past when it is opened: a write in the same timestamp tick as the last
+ * change would leave (size, ctime) as they were, and coarse file systems tick in
+ * up to 2 s (FAT; some network file systems). A settled file's next change always
+ * moves ctime past what was recorded. */
+#define STORE_SETTLE_S 2
 
 /* The first SIGINT or SIGTERM a scan receives, and how many it has received. */
 static volatile sig_atomic_t stop_signal, stop_count;
@@ -266,6 +274,10 @@ struct job {
         bool unlisted;          /* require_manifest and no entry */
         bool plain_name;        /* the walk found it under its own name, not through a link */
         uint64_t size;          /* from fstat when opened */
+        /* scan --store: the inode's key when opened, and whether it may be recorded */
+        struct store_key key;
+        bool keyed, settled;
+        bool from_store;        /* decided by a stored verdict, not by a worker */
 };
 
 struct scan_run {
@@ -292,6 +304,10 @@ struct scan_run {
         bool failed;
         struct attest_writer *attest;   /* scan --attest: the statement being built */
         unsigned long attest_errors;
+        struct verdict_store *store;    /* scan --store DIR, or NULL */
+        char store_name[256];           /* DIR, escaped and shortened, for messages */
+        unsigned long store_hits, store_appends, store_append_errors;
+        int store_append_error;         /* the first failure, -errno */
 };
 
 /* A file that could not be scanned: the policy's on_error decides how much it weighs. */
@@ -303,6 +319,8 @@ static void job_fail(struct scan_run *s, struct job *j, enum mg_rule rule, const
                 report_add_finding(j->report, rule, sev, VIA_NONE, NULL, NULL, "%s", what);
 }
 
+static void job_store(struct scan_run *s, struct job *j);
+
 static void job_decide(struct scan_run *s, struct job *j) {
         if (s->hash_only) {
                 j->decided = true;
@@ -313,8 +331,117 @@ static void job_decide(struct scan_run *s, struct job *j) {
         else if (j->unlisted)
                 report_add_finding(j->report, RULE_HASH_MISMATCH, SEV_HIGH, VIA_NONE, NULL, NULL,
                                    "No manifest lists this file, and the policy requires one (require_manifest)");
-        j->verdict = policy_evaluate(s->policy, j->report);
+        if (j->from_store) {
+                /* The stored finding already carries the policy's judgement: evaluating
+                 * again would judge a report without globals or license (a
+                 * require_license policy would add MISSING_LICENSE). */
+                int worst = report_worst_severity(j->report);
+                j->verdict = worst >= 0 && worst >= (int) policy_fail_severity(s->policy) ? VERDICT_DENY : VERDICT_ALLOW;
+        } else {
+                j->verdict = policy_evaluate(s->policy, j->report);
+                if (s->store && j->keyed)
+                        job_store(s, j);
+        }
         j->decided = true;
+}
+
+/* scan --store: records the content verdict of a file a worker just scanned. The
+ * expected-hash check is left out, as modelgated does (verdict-store.h): it only
+ * ever adds HASH_MISMATCH findings, and policy_evaluate's verdict is "the worst
+ * severity reaches fail_severity", so the same comparison over every other
+ * finding is the verdict the content alone gets. That is simpler than evaluating
+ * twice, and a record means the same whether the agent or a scan wrote it. A scan
+ * that failed (SCAN_ERROR, SCAN_TIMEOUT) is never recorded: it may be transient. */
+static void job_store(struct scan_run *s, struct job *j) {
+        const struct scan_report *r = j->report;
+        const struct finding *cw = NULL;
+        struct store_verdict sv = { 0 };
+
+        if (!j->settled)
+                return;
+        for (uint32_t i = 0; i < r->n_findings && i < REPORT_FINDINGS_MAX; i++) {
+                const struct finding *f = &r->findings[i];
+                if (f->rule == RULE_SCAN_ERROR || f->rule == RULE_SCAN_TIMEOUT || f->rule >= _RULE_MAX)
+                        return;
+                if (f->rule != RULE_HASH_MISMATCH && (!cw || f->severity > cw->severity))
+                        cw = f;
+        }
+        if (cw) {
+                sv.has_rule = 1;
+                sv.rule = cw->rule;
+                sv.severity = cw->severity;
+                sv.deny = cw->severity >= policy_fail_severity(s->policy);
+        }
+        if (r->has_sha256)
+                sv.has_sha256 = sha256_from_hex(r->sha256, sv.sha256);
+        if (r->format < _FMT_MAX) {
+                sv.has_format = 1;
+                sv.format = r->format;
+        }
+        int e = verdict_store_put(s->store, &j->key, &sv);
+        if (e == 0)
+                s->store_appends++;
+        else if (!s->store_append_errors++)
+                s->store_append_error = e;
+}
+
+/* Whether a stored content verdict can speak for this file in this run: written
+ * by a scan (it knows the format), consistent with the policy's fail_severity, a
+ * deny naming the rule it was for. Anything else is scanned again. */
+static bool stored_verdict_usable(const struct scan_run *s, const struct job *j, const struct store_verdict *v) {
+        char hex[65];
+
+        if (!v->has_format || v->format >= _FMT_MAX)
+                return false;
+        if (v->has_rule && (v->rule >= _RULE_MAX || v->severity >= _SEV_MAX || v->rule == RULE_SCAN_ERROR ||
+                            v->rule == RULE_SCAN_TIMEOUT || v->rule == RULE_HASH_MISMATCH))
+                return false;
+        if (v->deny != (v->has_rule && v->severity >= policy_fail_severity(s->policy)))
+                return false;
+        if (s->hash_all && !v->has_sha256)
+                return false;   /* --sha256 and hash_files promise every file's hash */
+        if (j->expect) {
+                /* The check is repeated on every run, against the stored hash: only
+                 * a SHA-256 expectation can be, and only when the record has one. */
+                if (!j->expect->sha256[0] || !v->has_sha256)
+                        return false;
+                sha256_to_hex(v->sha256, hex);
+                if (strcmp(hex, j->expect->sha256) != 0)
+                        return false;
+        }
+        return true;
+}
+
+/* scan --store: decides the file from the store when an earlier run recorded a
+ * verdict for this very inode, size and ctime under this policy. The report holds
+ * what the record knows: format, size, SHA-256, and for a deny one finding with
+ * the worst rule and its severity; no globals, license or other findings. */
+static bool job_from_store(struct scan_run *s, struct job *j, const struct stat *st) {
+        struct store_verdict v;
+        struct scan_report *r = j->report;
+        struct timespec now;
+
+        store_key_from_stat(&j->key, st);
+        j->keyed = true;
+        clock_gettime(CLOCK_REALTIME, &now);
+        j->settled = st->st_ctim.tv_sec + STORE_SETTLE_S <= now.tv_sec;
+        if (!verdict_store_get(s->store, &j->key, &v) || !stored_verdict_usable(s, j, &v))
+                return false;
+        r->format = v.format;
+        r->size = j->size;
+        if (v.has_sha256) {
+                sha256_to_hex(v.sha256, r->sha256);
+                r->has_sha256 = true;
+        }
+        if (v.deny)
+                report_add_finding(r, (enum mg_rule) v.rule, (enum mg_severity) v.severity, VIA_NONE, NULL, NULL,
+                                   "%s: the worst finding of an earlier scan of this file under this policy, "
+                                   "from the store %s (run without --store for every finding)",
+                                   rule_name((enum mg_rule) v.rule), s->store_name);
+        j->from_store = true;
+        s->store_hits++;
+        job_decide(s, j);
+        return true;
 }
 
 static void manifest_collect(struct scan_run *s, struct job *j);
@@ -326,7 +453,10 @@ static void job_write(struct scan_run *s, struct job *j) {
         }
         if (s->progress_over_output)
                 progress_clear(&s->progress);
-        output_file_repo(&s->out, j->path, j->repository, j->report, j->verdict);
+        if (s->store)
+                output_file_from(&s->out, j->path, j->repository, j->report, j->verdict, j->from_store ? "store" : "scan");
+        else
+                output_file_repo(&s->out, j->path, j->repository, j->report, j->verdict);
         if (s->attest && attest_cmd_collect(s->attest, j->path, j->report, j->verdict) < 0)
                 s->attest_errors++;
         progress_file_done(&s->progress, j->size, j->verdict == VERDICT_DENY);
@@ -532,6 +662,10 @@ static void submit(struct scan_run *s, struct walk *w, struct job *j) {
         j->size = (uint64_t) st.st_size;
         if (!s->hash_only)
                 job_expectation(s, j);
+        if (s->store && job_from_store(s, j, &st)) {
+                close(fd);
+                return;
+        }
         for (;;) {
                 size_t i;
                 for (i = 0; i < s->n_workers; i++)
@@ -574,7 +708,7 @@ static int busy_workers(const struct scan_run *s) {
 static void usage(FILE *f) {
         fputs("usage: modelgate scan [--policy FILE] [--manifest FILE]... [--root DIR] [--sha256]\n"
               "                      [--format text|json|sarif|csv] [--jobs N] [--timeout SECONDS]\n"
-              "                      [--shard I/N] [--progress|--no-progress] [--quiet]\n"
+              "                      [--shard I/N] [--progress|--no-progress] [--quiet] [--store DIR]\n"
               "                      [--attest FILE --signing-key KEY.pem] PATH...\n"
               "       modelgate report merge [--output FILE] [--format json|text|csv|sarif] REPORT.json...\n"
               "       modelgate attest verify --key PUBLIC.pem [--policy FILE] ENVELOPE\n"
@@ -589,6 +723,9 @@ static void usage(FILE *f) {
               "--shard I/N scans the I-th of N deterministic parts of the tree (a repository is\n"
               "never split); report merge joins the shards' JSON reports into the report one\n"
               "machine would have written.\n"
+              "--store DIR keeps each file's verdict in DIR/verdicts.db; a later scan answers a\n"
+              "file unchanged since (same inode, size and ctime, same policy) from it, with its\n"
+              "verdict and worst rule only.\n"
               "manifest writes the SHA-256 and size of every file under DIR, for --manifest.\n"
               "convert re-writes a PyTorch checkpoint (zip or legacy), .npy or .npz as\n"
               "safetensors without running it, once the scan allows it. Exit status: 0\n"
@@ -600,7 +737,40 @@ static int scan_run_all(struct scan_run *s, struct walk *w, long jobs, long time
 static void catch_stop_signals(void);
 static void scan_count(const struct walk *conf, struct progress *p);
 
-enum { OPT_SHARD = 0x100, OPT_PROGRESS, OPT_NO_PROGRESS };
+enum { OPT_SHARD = 0x100, OPT_PROGRESS, OPT_NO_PROGRESS, OPT_STORE };
+
+/* Opens scan --store's DIR for the policy's hash (the bytes modelgated opens its
+ * store with). Returns 0, or 2 with a message. */
+static int scan_store_open(struct scan_run *s, const char *dir, bool quiet) {
+        struct store_load_info info;
+        uint8_t bin[32];
+        char esc[4096];
+        int r;
+
+        report_escape(esc, sizeof(esc), (const uint8_t *) dir, strlen(dir), NULL);
+        snprintf(s->store_name, sizeof(s->store_name), "%.240s%s", esc, strlen(esc) > 240 ? "..." : "");
+        r = sha256_from_hex(policy_sha256(s->policy), bin) ? verdict_store_open(dir, bin, 0, &s->store, &info) : -EINVAL;
+        if (r == -EBUSY) {
+                fprintf(stderr, "modelgate: --store %s: in use: a modelgated or another scan holds its lock\n", esc);
+                return 2;
+        }
+        if (r == -EPERM) {
+                fprintf(stderr, "modelgate: --store %s: refused: the directory or its %s belongs to another user, "
+                        "or others can write the directory\n", esc, STORE_FILE_NAME);
+                return 2;
+        }
+        if (r < 0) {
+                fprintf(stderr, "modelgate: --store %s: cannot open the store: %s\n", esc, strerror(-r));
+                return 2;
+        }
+        if (info.aside[0])
+                fprintf(stderr, "modelgate: --store %s: %s was not a verdict store; moved aside, started anew\n", esc,
+                        STORE_FILE_NAME);
+        if (!quiet && (info.corrupt || info.torn_bytes))
+                fprintf(stderr, "modelgate: --store %s: %lu damaged record%s skipped, %lu torn byte%s cut\n", esc,
+                        info.corrupt, info.corrupt == 1 ? "" : "s", info.torn_bytes, info.torn_bytes == 1 ? "" : "s");
+        return 0;
+}
 
 /* Signs and writes what scan --attest collected. A file left out (no hash) makes
  * the run fail, though the others are signed. */
@@ -628,10 +798,11 @@ static int cmd_scan(int argc, char **argv) {
                 { "quiet", no_argument, NULL, 'q' },
                 { "attest", required_argument, NULL, 'A' },
                 { "signing-key", required_argument, NULL, 'K' },
+                { "store", required_argument, NULL, OPT_STORE },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
-        const char *policy_path = NULL, *root = NULL, *attest_out = NULL, *signing_key = NULL;
+        const char *policy_path = NULL, *root = NULL, *attest_out = NULL, *signing_key = NULL, *store_dir = NULL;
         int progress = -1;      /* -1: when standard error is a terminal */
         bool quiet = false;
         unsigned shard_index = 0, shard_count = 0;
@@ -665,6 +836,9 @@ static int cmd_scan(int argc, char **argv) {
                         break;
                 case OPT_NO_PROGRESS:
                         progress = 0;
+                        break;
+                case OPT_STORE:
+                        store_dir = optarg;
                         break;
                 case 'q':
                         quiet = true;
@@ -727,6 +901,11 @@ static int cmd_scan(int argc, char **argv) {
                 fputs("modelgate scan: --attest and --signing-key go together\n", stderr);
                 return 2;
         }
+        if (store_dir && attest_out) {
+                fputs("modelgate scan: --store and --attest do not go together: an attestation lists every rule "
+                      "a file failed, a stored verdict only the worst\n", stderr);
+                return 2;
+        }
         if (jobs < 1)
                 jobs = 1;
         if (jobs > JOBS_MAX)
@@ -767,6 +946,12 @@ static int cmd_scan(int argc, char **argv) {
         s->policy = policy;
         s->manifests = manifests;
         s->hash_all = hash_all || policy_hash_files(policy) || attest_out;
+        if (store_dir && scan_store_open(s, store_dir, quiet) != 0) {
+                free(s);
+                policy_free(policy);
+                manifest_set_free(manifests);
+                return 2;
+        }
         if (attest_out && attest_writer_new(policy_sha256(policy), &s->attest) < 0) {
                 fputs("modelgate: out of memory\n", stderr);
                 free(s);
@@ -816,7 +1001,16 @@ static int cmd_scan(int argc, char **argv) {
                 if (stop_signal)
                         fprintf(stderr, "modelgate: stopped by %s: %lu file%s reported, the rest not scanned\n",
                                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM", s->out.files, s->out.files == 1 ? "" : "s");
+                if (s->store && !quiet)
+                        fprintf(stderr, "modelgate: --store %s: %lu of %lu file%s answered from the store, "
+                                "%lu verdict%s recorded\n", s->store_name, s->store_hits, s->out.files,
+                                s->out.files == 1 ? "" : "s", s->store_appends, s->store_appends == 1 ? "" : "s");
+                if (s->store_append_errors)
+                        fprintf(stderr, "modelgate: --store %s: %lu verdict%s could not be recorded: %s\n", s->store_name,
+                                s->store_append_errors, s->store_append_errors == 1 ? "" : "s",
+                                s->store_append_error == -ENOSPC ? "the store is full" : strerror(-s->store_append_error));
         }
+        verdict_store_close(s->store);
         attest_writer_free(s->attest);
         free(s);
         policy_free(policy);

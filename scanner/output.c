@@ -147,7 +147,7 @@ static void uri_encode(char *dst, size_t size, const char *path) {
 }
 
 static void output_file_json(struct output *o, const char *path, const char *repository,
-                             const struct scan_report *r, enum mg_verdict v) {
+                             const struct scan_report *r, enum mg_verdict v, const char *source) {
         cJSON *file = cJSON_CreateObject();
 
         cJSON_AddStringToObject(file, "path", path);
@@ -198,6 +198,8 @@ static void output_file_json(struct output *o, const char *path, const char *rep
                         cJSON_AddNullToObject(x, "member");
                 cJSON_AddItemToArray(findings, x);
         }
+        if (source)
+                cJSON_AddStringToObject(file, "source", source);
         fputs(o->written ? "," : "", o->f);
         put_json(o->f, file);
         cJSON_Delete(file);
@@ -289,6 +291,11 @@ void output_file(struct output *o, const char *raw_path, const struct scan_repor
 
 void output_file_repo(struct output *o, const char *raw_path, const char *repository, const struct scan_report *r,
                       enum mg_verdict v) {
+        output_file_from(o, raw_path, repository, r, v, NULL);
+}
+
+void output_file_from(struct output *o, const char *raw_path, const char *repository, const struct scan_report *r,
+                      enum mg_verdict v, const char *source) {
         char path[OUTPUT_PATH_MAX];
 
         escape_path(path, sizeof(path), raw_path);
@@ -303,7 +310,7 @@ void output_file_repo(struct output *o, const char *raw_path, const char *reposi
 
         switch (o->format) {
         case OUTPUT_JSON:
-                output_file_json(o, path, repository, r, v);
+                output_file_json(o, path, repository, r, v, source);
                 break;
         case OUTPUT_SARIF:
                 output_file_sarif(o, raw_path, repository, r, v);

@@ -47,6 +47,10 @@ void output_file(struct output *o, const char *path, const struct scan_report *r
 /* repository: already escaped (report_escape), or NULL. */
 void output_file_repo(struct output *o, const char *path, const char *repository, const struct scan_report *r,
                       enum mg_verdict v);
+/* source: "scan" or "store" (scan --store: whether a worker scanned the file or
+ * the verdict store answered), written as the JSON entry's "source"; NULL: none. */
+void output_file_from(struct output *o, const char *path, const char *repository, const struct scan_report *r,
+                      enum mg_verdict v, const char *source);
 void output_end(struct output *o);
 
 #endif

@@ -248,6 +248,29 @@ static void test_later_record_of_a_key_wins(void) {
         verdict_store_close(s);
 }
 
+/* modelgate scan --store's format byte: read back; a record without it (the
+ * agent's) is completed by a later put of the same verdict with a format. */
+static void test_format_is_kept_and_completes_an_earlier_record(void) {
+        char *d = tmpdir();
+        struct store_load_info info;
+        struct verdict_store *s = open_ok(d, POLICY_A, &info);
+        struct store_key k0 = key_n(0), k1 = key_n(1);
+        struct store_verdict a = verdict_n(0), b = verdict_n(1), got;
+        TAP_CHECK(verdict_store_put(s, &k0, &a) == 0);
+        a.has_format = 1;
+        a.format = 19;
+        b.has_format = 1;
+        b.format = 3;
+        TAP_CHECK(verdict_store_put(s, &k0, &a) == 0 && verdict_store_put(s, &k1, &b) == 0);
+        verdict_store_close(s);
+        TAP_CHECK(file_size(d) == 4 * STORE_RECORD_SIZE);
+        s = open_ok(d, POLICY_A, &info);
+        TAP_CHECK(info.loaded == 2 && info.corrupt == 0);
+        TAP_CHECK(verdict_store_get(s, &k0, &got) && got.has_format && got.format == 19);
+        TAP_CHECK(verdict_store_get(s, &k1, &got) && memcmp(&got, &b, sizeof(b)) == 0);
+        verdict_store_close(s);
+}
+
 static void test_mostly_dead_store_is_compacted_to_current_policy(void) {
         char *d = tmpdir();
         struct store_load_info info;
@@ -365,6 +388,8 @@ int main(int argc, char **argv) {
                   test_a_file_that_is_not_a_store_is_moved_aside },
                 { "the later record of a key wins; the same verdict is not appended twice",
                   test_later_record_of_a_key_wins },
+                { "the format byte is kept, and completes a record written without one",
+                  test_format_is_kept_and_completes_an_earlier_record },
                 { "a mostly dead store is compacted to the current policy's entries",
                   test_mostly_dead_store_is_compacted_to_current_policy },
                 { "the entry cap bounds the store", test_cap_bounds_entries },
