@@ -155,6 +155,12 @@ class Daemon:
             env["NOTIFY_SOCKET"] = notify.path
         if watchdog_usec:
             env["WATCHDOG_USEC"] = str(watchdog_usec)
+        # No persistent verdict store here (tests/agent-store.sh has its own): the
+        # host's /var/lib/modelgate stays untouched, and the flood's memory check
+        # is about the event path. The store's index grows with each distinct file
+        # decided, up to its cap (modelgated(8)), which a flood of new files fills.
+        if "--state-dir" not in args and "--no-store" not in args:
+            args = list(args) + ["--no-store"]
         self.p = subprocess.Popen(list(prefix) + [MODELGATED, "--worker-exe", worker_exe] + list(args),
                                   stdout=self.f, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 
@@ -403,12 +409,20 @@ def case_flood(env, d):
     # The verdict cache's table grows resident as new files fill it, up to its fixed
     # size: bounded by construction. Everything else may move by 1 MiB (allocator
     # noise); fds must come back exactly.
-    tap(rest1 - rest0 <= 1024 and 16000 <= table_kb <= 20000 and bss1 > 0 and fds1 == fds0,
-        f"flood: daemon memory and fds are flat (VmRSS outside the fixed tables {rest0} -> {rest1} kB, tolerance "
-        f"1024 kB; fds {fds0} -> {fds1})",
-        f"rest {rest0} -> {rest1}, cache {cache0} -> {cache1} of {table_kb}, bss {bss0} -> {bss1}, fds {fds0} -> {fds1}\n" +
-        "\n".join(f"{k[0]:x}-{k[1]:x} {k[2] or '(anonymous)'} {(k[1] - k[0]) // 1024} kB: Rss {m0.get(k, 0)} -> {v}"
-                  for k, v in sorted(m1.items()) if v - m0.get(k, 0) > 64))
+    # Under AddressSanitizer (the distcheck pass) freed memory sits in ASan's
+    # quarantine, up to 256 MB, so resident memory grows by design there: that run
+    # checks the fds only and says so; the plain build's run checks both.
+    sanitized = any("libasan" in k[2] for k in m1 if k[2])
+    if sanitized:
+        tap(fds1 == fds0, f"flood: daemon fds are flat ({fds0} -> {fds1}); memory not checked under AddressSanitizer "
+            f"(its quarantine keeps freed memory resident: {rest0} -> {rest1} kB)")
+    else:
+        tap(rest1 - rest0 <= 1024 and 16000 <= table_kb <= 20000 and bss1 > 0 and fds1 == fds0,
+            f"flood: daemon memory and fds are flat (VmRSS outside the fixed tables {rest0} -> {rest1} kB, tolerance "
+            f"1024 kB; fds {fds0} -> {fds1})",
+            f"rest {rest0} -> {rest1}, cache {cache0} -> {cache1} of {table_kb}, bss {bss0} -> {bss1}, fds {fds0} -> {fds1}\n" +
+            "\n".join(f"{k[0]:x}-{k[1]:x} {k[2] or '(anonymous)'} {(k[1] - k[0]) // 1024} kB: Rss {m0.get(k, 0)} -> {v}"
+                      for k, v in sorted(m1.items()) if v - m0.get(k, 0) > 64))
     st = open_one(os.path.join(w, "evil-0.pkl"))
     st2 = open_one(os.path.join(w, "clean-0.pkl"))
     tap(d.p.poll() is None and st[0] == "EPERM" and st2[0] == "ok",
