@@ -58,6 +58,7 @@
  * this rate (a slow disk or network filesystem; SHA-256 itself runs at ~1.8 GB/s),
  * so a 50 GB GGUF blob is not refused for being big. */
 #define HASH_MIN_BYTES_PER_S ((uint64_t) 100 << 20)
+#define STORE_SETTLE_S 2               /* a verdict is persisted once its file is this old (ctime) */
 #define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
 #define STATUS_EVERY_MS 5000
 #define SHUTDOWN_GRACE_MS 2000         /* scans in flight get this long to finish on SIGTERM */
@@ -173,6 +174,7 @@ struct daemon {
         unsigned long fd_refusals;      /* events the kernel denied: no fd could be installed */
         bool stopping;
         bool reloading;
+        pthread_t reload_thread;        /* joined: it reads the policy and the store */
         /* counters for STATUS= */
         unsigned long events, allowed_fast, cache_hits, scans, denied, failures, overflow;
         unsigned long ignore_marks, ignore_mark_failures, outside_marks, flushes;
@@ -466,6 +468,29 @@ static void store_append(const struct cache_key *k, const struct store_verdict *
         }
 }
 
+/* The file still is what the job's key names: same size, same ctime. A scan and
+ * its hash are reads of their own (a hash-first round, then a scan; or a scan,
+ * then a denial's hash round), and the file can be rewritten in between or
+ * during either: a verdict is then cached, marked or stored only if nothing
+ * changed since the open arrived, or the store could pair the verdict of one
+ * content with the hash of another, and answer for that other content by hash
+ * anywhere. On kernels with multigrain timestamps (6.13+: ext4, xfs, btrfs,
+ * tmpfs) the fstat at the open makes any later change move ctime. */
+static bool file_unchanged(int fd, const struct cache_key *k) {
+        struct stat st;
+        return fd >= 0 && fstat(fd, &st) == 0 && (uint64_t) st.st_size == k->size &&
+               (int64_t) st.st_ctim.tv_sec == k->ctime_sec && (int64_t) st.st_ctim.tv_nsec == k->ctime_nsec;
+}
+
+/* Only verdicts of files unchanged for STORE_SETTLE_S outlive the process, as
+ * with `modelgate scan --store`: where ctime is coarse, a write in the same tick
+ * as the stat leaves it as it was. */
+static bool settled(const struct cache_key *k) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        return k->ctime_sec + STORE_SETTLE_S <= (int64_t) now.tv_sec;
+}
+
 static void job_conclude(struct job *j, size_t worker, const struct store_verdict *sv, bool persist);
 
 /* The scan is done: the verdict, and the content verdict the store keeps (the
@@ -547,7 +572,8 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
         if (r->has_git_sha1)
                 snprintf(cv.git_sha1, sizeof(cv.git_sha1), "%s", r->git_sha1);
 
-        bool cacheable = !(j->n_waiters && writers_present(j->waiters[0].fd));
+        bool cacheable = j->n_waiters && !writers_present(j->waiters[0].fd) &&
+                         file_unchanged(j->waiters[0].fd, &j->key);
         /* Answer first. */
         for (unsigned i = 0; i < j->n_waiters; i++) {
                 if (deny && !D.audit && j->hash_fd < 0 && !r->has_sha256)
@@ -558,7 +584,7 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
         }
         if (cacheable)
                 verdict_cache_put(D.cache, &j->key, &cv);
-        if (cacheable && persist && !D.stopping) {
+        if (cacheable && persist && !D.stopping && settled(&j->key)) {
                 store_append(&j->key, sv);
                 j->stored = true;
                 j->stored_as = *sv;
@@ -760,13 +786,14 @@ static void collect(size_t i) {
                 const char *sha = j->report->has_sha256 ? j->report->sha256 : NULL;
                 j->report->format = j->decided_format;
                 struct cache_value cv = { 0 };
-                if (verdict_cache_get(D.cache, &j->key, &cv) && sha) {
+                bool unchanged = file_unchanged(j->hash_fd, &j->key);
+                if (unchanged && verdict_cache_get(D.cache, &j->key, &cv) && sha) {
                         snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);
                         verdict_cache_put(D.cache, &j->key, &cv);
                 }
                 /* The stored denial learns its content hash: the same bytes under
                  * another name are then known by content too. */
-                if (j->stored && sha && !D.stopping && sha256_from_hex(sha, j->stored_as.sha256)) {
+                if (j->stored && unchanged && sha && !D.stopping && sha256_from_hex(sha, j->stored_as.sha256)) {
                         j->stored_as.has_sha256 = 1;
                         store_append(&j->key, &j->stored_as);
                 }
@@ -1211,6 +1238,14 @@ static struct attest_set *load_attestations(const struct policy *p, char warning
         return a;
 }
 
+static void reload_msg_free(struct reload_msg *msg) {
+        policy_free(msg->p);
+        manifest_set_free(msg->m);
+        attest_set_free(msg->a);
+        store_index_free(msg->idx);
+        free(msg);
+}
+
 static void *reload_thread(void *arg) {
         (void) arg;
         struct policy *p = NULL;
@@ -1235,38 +1270,56 @@ static void *reload_thread(void *arg) {
                         msg->idx = NULL;
                         collect_warning(msg->warnings, "verdict store: cannot read it for the new policy; starting empty");
                 }
-                if (write(D.reload_pipe[1], &msg, sizeof(msg)) != (ssize_t) sizeof(msg)) {
-                        policy_free(msg->p);
-                        manifest_set_free(msg->m);
-                        attest_set_free(msg->a);
-                        store_index_free(msg->idx);
-                        free(msg);
+                if (write(D.reload_pipe[1], &msg, sizeof(msg)) != (ssize_t) sizeof(msg))
+                        reload_msg_free(msg);
+        } else {
+                /* Out of memory: a NULL message still ends the reload. */
+                if (r == 0) {
+                        policy_free(p);
+                        manifest_set_free(m);
                 }
-        } else if (r == 0) {
-                policy_free(p);
-                manifest_set_free(m);
+                if (write(D.reload_pipe[1], &msg, sizeof(msg)) != (ssize_t) sizeof(msg))
+                        return NULL;
         }
         return NULL;
 }
 
 static void start_reload(void) {
-        pthread_t t;
         if (D.reloading)
                 return;
         D.reloading = true;
-        if (pthread_create(&t, NULL, reload_thread, NULL) != 0) {
+        if (pthread_create(&D.reload_thread, NULL, reload_thread, NULL) != 0) {
                 D.reloading = false;
                 log_daemon(LOG_RELOAD_FAILED, LOG_ERR, "policy reload failed: cannot start a thread");
                 return;
         }
-        pthread_detach(t);
+}
+
+/* At exit: a reload in flight reads D.policy and D.store, which are about to be
+ * freed. It is waited for (after the fanotify fd is closed, so that an open of
+ * its own on a watched filesystem is not left waiting for an answer), and what
+ * it loaded is dropped. */
+static void abandon_reload(void) {
+        struct reload_msg *msg;
+        if (!D.reloading)
+                return;
+        pthread_join(D.reload_thread, NULL);
+        D.reloading = false;
+        if (read(D.reload_pipe[0], &msg, sizeof(msg)) == (ssize_t) sizeof(msg) && msg)
+                reload_msg_free(msg);
 }
 
 static void finish_reload(void) {
         struct reload_msg *msg;
         if (read(D.reload_pipe[0], &msg, sizeof(msg)) != (ssize_t) sizeof(msg))
                 return;
+        pthread_join(D.reload_thread, NULL);   /* it has written its message: it is returning */
         D.reloading = false;
+        if (!msg) {
+                log_daemon(LOG_RELOAD_FAILED, LOG_ERR, "policy reload refused, the previous policy stays: out of memory");
+                journal_queue_notify("READY=1");
+                return;
+        }
         if (!msg->p) {
                 log_daemon(LOG_RELOAD_FAILED, LOG_ERR, "policy reload refused, the previous policy stays: %s", msg->err);
                 fprintf(stderr, "modelgated: policy reload refused, the previous policy stays: %s\n", msg->err);
@@ -1724,7 +1777,7 @@ int main(int argc, char **argv) {
         sigaddset(&mask, SIGCHLD);
         pthread_sigmask(SIG_BLOCK, &mask, NULL);   /* before any thread exists */
         D.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (D.sig_fd < 0 || pipe2(D.reload_pipe, O_CLOEXEC) < 0 || journal_queue_start() < 0) {
+        if (D.sig_fd < 0 || pipe2(D.reload_pipe, O_CLOEXEC | O_NONBLOCK) < 0 || journal_queue_start() < 0) {
                 fprintf(stderr, "modelgated: cannot set up signals, pipes or the logger: %s\n", strerror(errno));
                 return 1;
         }
@@ -1817,6 +1870,7 @@ int main(int argc, char **argv) {
         }
         shutdown_now();
         close(D.fan_fd);
+        abandon_reload();
         journal_queue_stop();
         fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied, %lu store hits, %lu attested)\n",
                 D.events, D.scans, D.denied, D.store_hits, D.attest_hits);

@@ -447,14 +447,14 @@ static int write_all(int fd, const void *p, size_t n) {
 /* Writes the live entries to a new file, fsyncs it and renames it over the
  * store: a crash at any point leaves either the old file or the new one whole. */
 static int compact(struct verdict_store *s) {
-        char tmp[PATH_MAX + 8];
+        static const char tmp[] = STORE_FILE_NAME ".new";
         struct store_header h;
         struct store_record *buf;
         int fd, r = 0;
 
-        snprintf(tmp, sizeof(tmp), "%s.new", s->path);
-        unlink(tmp);   /* a leftover of a crash in here */
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* Every name relative to the directory opened and checked at start. */
+        unlinkat(s->dir_fd, tmp, 0);   /* a leftover of a crash in here */
+        fd = openat(s->dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
         buf = malloc(READ_CHUNK_RECORDS * sizeof(*buf));
@@ -469,18 +469,22 @@ static int compact(struct verdict_store *s) {
         free(buf);
         if (r == 0 && fsync(fd) < 0)
                 r = -errno;
-        if (r == 0 && renameat(AT_FDCWD, tmp, AT_FDCWD, s->path) < 0)
+        if (r == 0 && renameat(s->dir_fd, tmp, s->dir_fd, STORE_FILE_NAME) < 0)
                 r = -errno;
         if (r < 0) {
                 close(fd);
-                unlink(tmp);
+                unlinkat(s->dir_fd, tmp, 0);
                 return r;
         }
         fsync(s->dir_fd);
         close(fd);
-        int nfd = open(s->path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-        if (nfd < 0)
-                return -errno;
+        int nfd = openat(s->dir_fd, STORE_FILE_NAME, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+        if (nfd < 0) {
+                /* s->fd is the replaced file now: appends there would be lost. */
+                r = -errno;
+                s->failed = true;
+                return r;
+        }
         close(s->fd);
         s->fd = nfd;
         s->records = s->idx->n;
@@ -538,7 +542,7 @@ int verdict_store_open(const char *dir, const uint8_t policy[32], unsigned long 
                 r = errno == EWOULDBLOCK ? -EBUSY : -errno;
                 goto fail;
         }
-        s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        s->fd = openat(s->dir_fd, STORE_FILE_NAME, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (s->fd < 0 || fstat(s->fd, &st) < 0) {
                 r = -errno;
                 goto fail;
@@ -559,13 +563,16 @@ int verdict_store_open(const char *dir, const uint8_t policy[32], unsigned long 
                 st.st_size = sizeof(h);
         } else if (pread(s->fd, &h, sizeof(h), 0) != (ssize_t) sizeof(h) || !header_valid(&h)) {
                 /* Not a store of this version: keep it for a human, start anew. */
-                snprintf(info->aside, sizeof(info->aside), "%s.bad-%lld", s->path, (long long) time(NULL));
-                if (rename(s->path, info->aside) < 0) {
+                char aside[64];
+                snprintf(aside, sizeof(aside), "%s.bad-%lld", STORE_FILE_NAME, (long long) time(NULL));
+                snprintf(info->aside, sizeof(info->aside), "%s/%s", dir, aside);
+                if (renameat(s->dir_fd, STORE_FILE_NAME, s->dir_fd, aside) < 0) {
                         r = -errno;
                         goto fail;
                 }
                 close(s->fd);
-                s->fd = open(s->path, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                s->fd = openat(s->dir_fd, STORE_FILE_NAME, O_RDWR | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                               0600);
                 if (s->fd < 0 || (r = start_file(s->fd)) < 0) {
                         r = s->fd < 0 ? -errno : r;
                         goto fail;

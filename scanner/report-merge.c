@@ -17,6 +17,7 @@
 #include "output.h"
 #include "report-merge.h"
 #include "repository.h"
+#include "text-codec.h"
 
 #define MERGE_REPORT_MAX ((off_t) 1 << 30)   /* 1 GiB of JSON, ~2 million files; parsed, it takes a few times that */
 #define MERGE_PATH_MAX 16384                 /* an escaped path: 4 bytes per raw byte of PATH_MAX */
@@ -50,16 +51,17 @@ static int unescape(const char *esc, char *raw, size_t size) {
         if (!report_string_valid(esc))
                 return -EINVAL;
         for (const char *p = esc; *p; p++) {
-                unsigned v;
+                int hi, lo;
                 if (o + 1 >= size)
                         return -ENAMETOOLONG;
                 if (*p != '\\') {
                         raw[o++] = *p;
                         continue;
                 }
-                if (p[1] != 'x' || sscanf(p + 2, "%2x", &v) != 1 || !p[2] || !p[3] || v == 0)
+                /* Exactly two hex digits: sscanf("%2x") would take " 4" or "-1". */
+                if (p[1] != 'x' || (hi = hex_digit_value((unsigned char) p[2])) < 0 || (lo = hex_digit_value((unsigned char) p[3])) < 0 || (hi | lo) == 0)
                         return -EINVAL;
-                raw[o++] = (char) v;
+                raw[o++] = (char) (hi << 4 | lo);
                 p += 3;
         }
         raw[o] = '\0';

@@ -9,6 +9,7 @@ matter — no open hangs, no malicious content is ever allowed while the daemon
 runs — are asserted strictly. Measured numbers are printed as TAP comments."""
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -528,6 +529,33 @@ def case_reload(env, d):
     tap(open_one(evil)[0] == "EPERM", "policy restored to the default + SIGHUP: refused again")
 
 
+def case_reload_then_term(env, scratch):
+    """SIGHUP then SIGTERM at once: the reload thread reads the policy and the
+    store while the event thread frees them at exit; it must be waited for. A new
+    policy hash each time, so that the reload also indexes the store."""
+    policy = os.path.join(scratch, "reload-race.json")
+    state = os.path.join(scratch, "state-reload")
+    rcs, bad = [], []
+    for i in range(6):
+        with open(policy, "w") as f:
+            f.write('{"deny_globals": ["reload_race:n%d"]}' % i)
+        d = Daemon(scratch, ["--watch", env.w, "--policy", policy, "--state-dir", state, "--workers", "1"],
+                   env.worker_exe)
+        env.daemons.append(d)
+        if not d.wait_ready():
+            rcs.append("not ready")
+            continue
+        with open(policy, "w") as f:
+            f.write('{"deny_globals": ["reload_race:m%d"]}' % i)
+        d.p.send_signal(signal.SIGHUP)
+        time.sleep(0.001 * i)   # lands at a different point of the reload each round
+        rcs.append(d.stop(signal.SIGTERM))
+        if re.search(r"AddressSanitizer|runtime error|LeakSanitizer", d.output()):
+            bad.append(d.output()[-1500:])
+    tap(rcs == [0] * 6 and not bad, "SIGHUP then SIGTERM at once, 6 rounds: exit 0 each time, no sanitizer report",
+        f"rcs={rcs} {bad[:1]}")
+
+
 def case_worker_faults(env, scratch):
     """A worker that never answers, and workers that crash in a loop."""
     w = os.path.join(env.w, "workers")
@@ -1012,6 +1040,8 @@ def main():
         else:
             tap(d.stop() == 0, "the flood daemon exits 0 on SIGTERM", d.output()[-2000:])
         notify.close()
+        if "reload" in cases:
+            case_reload_then_term(env, scratch)
         if "workers" in cases:
             case_worker_faults(env, scratch)
         if "nofile" in cases:

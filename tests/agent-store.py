@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,9 +38,18 @@ def evil(tag):
     return b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00" + tag.encode() + b"\x85R."
 
 
+LAST_WRITE = [0.0]
+
+
 def write(path, data):
     with open(path, "wb") as f:
         f.write(data)
+    LAST_WRITE[0] = time.time()
+
+
+def settle():
+    """modelgated persists a verdict only once its file's ctime is 2 s old."""
+    time.sleep(max(0.0, LAST_WRITE[0] + 2.2 - time.time()))
 
 
 JOURNALDS = []
@@ -49,11 +59,13 @@ class Agent:
     """One modelgated run; its journal records are told apart by _PID. The
     journald may be shared with other test runs on the host, one of which may
     stop the journald it started: make sure one listens before each run."""
-    def __init__(self, tmp, args):
+    def __init__(self, tmp, args, settled=True):
         if not ac.journald_listening():
             started, _ = ac.ensure_journald()
             if started:
                 JOURNALDS.append(started)
+        if settled:
+            settle()
         self.d = ac.Daemon(tmp, args)
         self.ready = self.d.wait_ready()
         self.counts = {}
@@ -289,6 +301,72 @@ def store_cases(tmp, w):
             f"ready={a.ready} got={got} src={src} aside={aside} {a.d.output()[-400:]}")
 
 
+def records_of(store, ino):
+    data = open(store, "rb").read()
+    return [data[i:i + RECORD] for i in range(RECORD, len(data) - RECORD + 1, RECORD)
+            if int.from_bytes(data[i + 56:i + 64], "little") == ino]
+
+
+def changing_cases(tmp, w):
+    """What is recorded must be what was judged: a verdict, and a hash, are kept
+    only for a file unchanged since its open arrived; and a verdict outlives the
+    process only for a file whose ctime has settled."""
+    state = os.path.join(tmp, "state-c")
+    pol = os.path.join(tmp, "policy.json")
+    args = ["--watch", w, "--policy", pol, "--state-dir", state, "--workers", "2", "--timeout", "20"]
+    # A malicious pickle, then a 512 MB hole: the denial's hash round reads it
+    # all (a few hundred ms) while its mode flips and ctime moves.
+    moving = os.path.join(w, "moving.pkl")
+    with open(moving, "wb") as f:
+        f.write(evil("mov1"))
+        f.truncate(512 << 20)
+    LAST_WRITE[0] = time.time()
+    a = Agent(tmp, args)
+    done = threading.Event()
+    flips = [0]
+
+    def flip():
+        while not done.is_set():
+            os.chmod(moving, 0o640 if flips[0] % 2 else 0o644)
+            flips[0] += 1
+    got = [None]
+    opener = threading.Thread(target=lambda: got.__setitem__(0, open_status(moving)))
+    opener.start()
+    time.sleep(0.05)
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    opener.join()
+    a.records(["MODELGATE_PATH=" + moving, "MODELGATE_VERDICT=deny"], lambda rs: len(rs) > 0)
+    done.set()
+    flipper.join()
+    a.stop()
+    recs = records_of(os.path.join(state, STORE), os.stat(moving).st_ino)
+    hashed = [r for r in recs if any(r[88:120])]
+    tap(got[0] == "EPERM" and flips[0] > 100 and not hashed,
+        "a file whose ctime moves while it is judged is refused, and no hash is recorded for a verdict it may "
+        "no longer match (the content index would answer for other files by that hash)",
+        f"got={got[0]} flips={flips[0]} records={len(recs)} with a hash={len(hashed)}")
+    os.unlink(moving)
+
+    # Just written: answered and cached, but not persisted until it has settled.
+    fresh = os.path.join(w, "fresh.pkl")
+    with open(fresh, "wb") as f:
+        f.write(BENIGN)
+    a = Agent(tmp, args, settled=False)   # the file is a few ms old
+    age = time.time() - os.stat(fresh).st_ctime
+    st = open_status(fresh)
+    a.records(["MODELGATE_PATH=" + fresh], lambda rs: len(rs) > 0)
+    a.stop()
+    recs = records_of(os.path.join(state, STORE), os.stat(fresh).st_ino)
+    if age >= 1.5:
+        tap(True, "a file opened within 2 s of its last change is not persisted "
+                  f"# SKIP the agent took {age:.1f} s to start: the file had nearly settled before its open")
+    else:
+        tap(st == "ok" and recs == [],
+            "a file opened within 2 s of its last change is allowed but its verdict is not persisted",
+            f"status={st} records={len(recs)} age={age:.2f}s")
+
+
 def attestation_cases(tmp, w):
     keys = os.path.join(tmp, "keys")
     atts = os.path.join(tmp, "attestations")
@@ -401,6 +479,7 @@ def main():
         w = os.path.join(mnt, "w")
         os.makedirs(w)
         store_cases(tmp, w)
+        changing_cases(tmp, w)
         attestation_cases(tmp, w)
     finally:
         run(["umount", "-l", mnt])

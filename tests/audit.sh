@@ -21,7 +21,7 @@ py() { "$PYTHON3" -c "$@"; }
 "$PYTHON3" "$gen" "$tmp/mirror" --repos 60 >"$tmp/expect.json" || skip "cannot generate the test tree"
 "$PYTHON3" "$gen" "$tmp/hub" --repos 12 --layout hf >"$tmp/hub-expect.json" || skip "cannot generate the test tree"
 
-echo "1..38"
+echo "1..42"
 
 # ---- progress ---------------------------------------------------------------
 "$M" scan --progress --jobs 2 "$tmp/mirror" >/dev/null 2>"$tmp/err"
@@ -171,6 +171,10 @@ py "import json; d=json.load(open('$tmp/s2.json')); d['version']='0.0.9'; json.d
 refuse "merge refuses a report of another modelgate version" "v2.json: written by modelgate 0.0.9" "$tmp/s1.json" "$tmp/v2.json" "$tmp/s3.json"
 py "import json; a=json.load(open('$tmp/s1.json')); d=json.load(open('$tmp/s2.json')); d['files'].append(a['files'][0]); json.dump(d, open('$tmp/d2.json','w'))"
 refuse "merge refuses a file listed in two shards" "is listed twice" "$tmp/s1.json" "$tmp/d2.json" "$tmp/s3.json"
+for esc in '\x 4' '\x-1' '\x4' '\xg0'; do   # not two hex digits (sscanf's %2x took the first two)
+        py "import json,sys; d=json.load(open('$tmp/s2.json')); d['files'][0]['path'] += sys.argv[1]; json.dump(d, open('$tmp/x2.json','w'))" "$esc"
+        refuse "merge refuses a path whose escape '$esc' is not \\x and two hex digits" "x2.json: files\[0\]: a path is not an escaped path" "$tmp/s1.json" "$tmp/x2.json" "$tmp/s3.json"
+done
 head -c 2000 "$tmp/s2.json" >"$tmp/t2.json"
 refuse "merge refuses a cut-short (invalid JSON) report, naming it" "t2.json: not valid JSON" "$tmp/s1.json" "$tmp/t2.json" "$tmp/s3.json"
 refuse "merge refuses a report that is not a shard's" "full.json: no \"shard\"" "$tmp/full.json"
