@@ -597,6 +597,46 @@ static void load_path(struct attest_set *s, const struct attest_keyring *k, cons
         free(names);
 }
 
+/* A key decides which verdicts are trusted without a scan, so only its owner may
+ * change it: the file and every directory above it (after links) must belong to
+ * root or to us and be writable by no one else, as sshd's StrictModes wants. A
+ * sticky world-writable directory (/tmp) is allowed above: others cannot rename
+ * or remove what they do not own there. The statements need no such care: each
+ * is signed. */
+static int key_path_trusted(const char *path, char *err, size_t errsz) {
+        char *real = realpath(path, NULL);
+        uid_t me = geteuid();
+        int r = 0;
+
+        if (!real)
+                return errf(err, errsz, -errno, "%s: %s", path, strerror(errno));
+        for (char *end = real + strlen(real);;) {
+                struct stat st;
+                bool file = end == real + strlen(real);
+                *end = '\0';
+                const char *what = real[0] ? real : "/";
+                if (stat(what, &st) < 0) {
+                        r = errf(err, errsz, -errno, "%s: %s: %s", path, what, strerror(errno));
+                        break;
+                }
+                if (st.st_uid != 0 && st.st_uid != me) {
+                        r = errf(err, errsz, -EPERM, "%s: %s belongs to uid %u, not to root", path, what,
+                                 (unsigned) st.st_uid);
+                        break;
+                }
+                if ((st.st_mode & (S_IWGRP | S_IWOTH)) && (file || !(st.st_mode & S_ISVTX))) {
+                        r = errf(err, errsz, -EPERM, "%s: %s is writable by %s (chmod go-w)", path, what,
+                                 (st.st_mode & S_IWOTH) ? "others" : "its group");
+                        break;
+                }
+                if (!real[0])
+                        break;
+                end = strrchr(real, '/');   /* realpath: absolute, so one is always found */
+        }
+        free(real);
+        return r;
+}
+
 int attest_set_load(const struct policy *p, struct attest_set **ret, void (*warn)(void *ud, const char *line),
                     void *ud) {
         struct attest_keyring *k = NULL;
@@ -608,7 +648,8 @@ int attest_set_load(const struct policy *p, struct attest_set **ret, void (*warn
                 return -ENOMEM;
         }
         for (size_t i = 0; i < policy_attestation_key_count(p); i++)
-                if (attest_keyring_add(k, policy_attestation_key(p, i), err, sizeof(err)) < 0)
+                if (key_path_trusted(policy_attestation_key(p, i), err, sizeof(err)) < 0 ||
+                    attest_keyring_add(k, policy_attestation_key(p, i), err, sizeof(err)) < 0)
                         warnf(warn, ud, "attestation key %s; skipped", err);
         if (attest_keyring_count(k) == 0 && policy_attestation_count(p) > 0)
                 warnf(warn, ud, "attestations are configured but no attestation key could be loaded: none is trusted");

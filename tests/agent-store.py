@@ -461,6 +461,28 @@ def attestation_cases(tmp, w):
     # clean, signed and the blob: three answers from statements, nothing else
     tap(a.counts.get("attested") == 3, "the daemon counts exactly the three opens answered by a statement", a.counts)
 
+    # A key others can change is no key: skipped, and said; made private again, trusted.
+    pub = os.path.join(keys, "trusted.pub")
+    with open(pol, "w") as f:
+        json.dump({"attestation_keys": [pub], "attestations": [atts]}, f)
+    for mode, where in ((0o646, pub), (0o777, keys)):
+        os.chmod(where, mode)
+        a = Agent(tmp, ["--watch", w, "--policy", pol, "--no-store", "--workers", "2", "--timeout", "5"])
+        st3 = open_status(os.path.join(d, "signed.pkl"))
+        warns = a.records(["MESSAGE_ID=ae2a9a8d3af54e5e8f9242cd7c4a3386"],
+                          lambda rs: any("writable by others" in r.get("MESSAGE", "") for r in rs))
+        msgs = " | ".join(r.get("MESSAGE", "") for r in warns)
+        os.chmod(where, 0o644 if where == pub else 0o755)
+        a.d.p.send_signal(1)
+        a.records(["MESSAGE_ID=8ddf938f136545328efd2ac75b227463"], lambda rs: len(rs) > 0)
+        st4 = open_status(os.path.join(d, "signed.pkl"))
+        a.stop()
+        what = "a key file" if where == pub else "a key's directory"
+        tap(st3 == "EPERM" and f"{where} is writable by others" in msgs and st4 == "ok",
+            f"{what} writable by others is skipped with a journal warning naming it (the signed file is scanned "
+            f"and refused); chmod go-w and SIGHUP trust it again",
+            f"before={st3} after={st4} {msgs[-600:]}")
+
 
 def main():
     tmp = tempfile.mkdtemp(prefix="mg-agent-store-", dir="/var/tmp")
