@@ -117,18 +117,25 @@ void output_begin_run(struct output *o, FILE *f, enum output_format format, cons
         }
 }
 
+/* A spreadsheet evaluates a cell that starts with = + - or @ as a formula, and
+ * these cells carry names a model file chose (globals, members, licenses,
+ * paths): that first character is written as its \xNN escape, the one every
+ * format already uses, so the value stays exact for a reader that unescapes. */
 static void csv_field(FILE *f, const char *s, bool last) {
         bool quote = strpbrk(s, ",\"\r\n") != NULL;
-        if (quote) {
+        if (quote)
                 fputc('"', f);
-                for (; *s; s++) {
-                        if (*s == '"')
-                                fputc('"', f);
-                        fputc(*s, f);
-                }
+        if (*s && strchr("=+-@", *s)) {
+                fprintf(f, "\\x%02x", (unsigned char) *s);
+                s++;
+        }
+        for (; *s; s++) {
+                if (quote && *s == '"')
+                        fputc('"', f);
+                fputc(*s, f);
+        }
+        if (quote)
                 fputc('"', f);
-        } else
-                fputs(s, f);
         fputs(last ? "\r\n" : ",", f);
 }
 

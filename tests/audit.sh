@@ -21,7 +21,7 @@ py() { "$PYTHON3" -c "$@"; }
 "$PYTHON3" "$gen" "$tmp/mirror" --repos 60 >"$tmp/expect.json" || skip "cannot generate the test tree"
 "$PYTHON3" "$gen" "$tmp/hub" --repos 12 --layout hf >"$tmp/hub-expect.json" || skip "cannot generate the test tree"
 
-echo "1..42"
+echo "1..43"
 
 # ---- progress ---------------------------------------------------------------
 "$M" scan --progress --jobs 2 "$tmp/mirror" >/dev/null 2>"$tmp/err"
@@ -106,6 +106,21 @@ cols = 'path,repository,verdict,format,size,sha256,license,rule,severity,global,
 want = [(f['path'], f['repository'] or '', x['rule'] if x else '', (x or {}).get('global') or '') for f in fs for x in (f['findings'] or [None])]
 got = [(r['path'], r['repository'], r['rule'], r['global']) for r in rows]
 sys.exit(not (list(rows[0].keys()) == cols and got == want))"
+
+mkdir "$tmp/inj"
+printf 'cos\nsystem\n(S"x"\ntR.' >"$tmp/inj/=HYPERLINK(1).pkl"
+printf '\x80\x02c@evil\nrun\n)R.' >"$tmp/inj/-a,b.pkl"
+(cd "$tmp/inj" && "$M" scan --format csv -- "=HYPERLINK(1).pkl" "-a,b.pkl" >"$tmp/inj.csv" 2>/dev/null)
+check "CSV: a field a spreadsheet would run (= + - @ first) starts with that byte's \\xNN escape instead" py "
+import csv, re, sys
+rows = list(csv.DictReader(open('$tmp/inj.csv', newline='')))
+cells = [v for r in rows for v in r.values()]
+unesc = lambda v: re.sub(r'\\\\x([0-9a-f]{2})', lambda m: chr(int(m.group(1), 16)), v)
+paths = sorted({unesc(r['path']) for r in rows})
+globs = {unesc(r['global']) for r in rows}
+sys.exit(not (rows and all(not c or c[0] not in '=+-@' for c in cells) and paths == ['-a,b.pkl', '=HYPERLINK(1).pkl']
+              and {'os:system', '@evil:run'} <= globs))"
+rm -rf "$tmp/inj"
 
 # ---- shards and merge -------------------------------------------------------------
 for i in 1 2 3; do "$M" scan --jobs 2 --format json --shard $i/3 "$tmp/mirror" >"$tmp/s$i.json" 2>/dev/null; done
