@@ -59,6 +59,7 @@
  * so a 50 GB GGUF blob is not refused for being big. */
 #define HASH_MIN_BYTES_PER_S ((uint64_t) 100 << 20)
 #define STORE_SETTLE_S 2               /* a verdict is persisted once its file is this old (ctime) */
+#define FAILURE_CACHE_MS 60000         /* a file that hung or crashed a worker is refused this long without a rescan */
 #define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
 #define STATUS_EVERY_MS 5000
 #define SHUTDOWN_GRACE_MS 2000         /* scans in flight get this long to finish on SIGTERM */
@@ -491,6 +492,21 @@ static bool settled(const struct cache_key *k) {
         return k->ctime_sec + STORE_SETTLE_S <= (int64_t) now.tv_sec;
 }
 
+/* The scan of this very file hung or crashed its worker: each new open would
+ * spend a worker for as long again (up to --timeout) to fail the same way, which
+ * is how one file could keep every worker busy. The on_error denial is cached
+ * for FAILURE_CACHE_MS, for this size and ctime only (any change rescans), never
+ * stored, never an ignore mark. With on_error=allow nothing is remembered: an
+ * allow must come from a scan. */
+static void cache_failure(struct job *j, enum mg_rule rule) {
+        if (!j->n_waiters || policy_on_error(D.policy) == VERDICT_ALLOW || writers_present(j->waiters[0].fd) ||
+            !file_unchanged(j->waiters[0].fd, &j->key))
+                return;
+        struct cache_value cv = { .deny = 1, .has_rule = 1, .rule = rule, .severity = SEV_HIGH,
+                                  .expires_ms = monotonic_ms() + FAILURE_CACHE_MS };
+        verdict_cache_put(D.cache, &j->key, &cv);
+}
+
 static void job_conclude(struct job *j, size_t worker, const struct store_verdict *sv, bool persist);
 
 /* The scan is done: the verdict, and the content verdict the store keeps (the
@@ -709,8 +725,14 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
                                 log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j, NULL, NULL,
                                          NULL, NULL, false, j->deny_log.message);
                         job_free(j);
-                } else
+                } else {
+                        /* A worker that died or ran out of time on a file it was
+                         * scanning: the file's doing, most likely. */
+                        if (j->phase == JOB_SCANNING || j->phase == JOB_PREHASHING)
+                                cache_failure(j, rule && strcmp(rule, "SCAN_TIMEOUT") == 0 ? RULE_SCAN_TIMEOUT
+                                                                                         : RULE_SCAN_ERROR);
                         job_fail(j, rule, why);
+                }
         }
         /* Never given up: queued opens meanwhile get on_error at their deadline,
          * or at once while every slot is backing off. */
@@ -1044,7 +1066,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 unlisted = policy_require_manifest(D.policy);
         /* A cached verdict carries the SHA-256 it was checked against (if any); an
          * expectation it cannot vouch for means a scan of its own. */
-        if (verdict_cache_get(D.cache, &key, &cv) && !unlisted &&
+        if (verdict_cache_get(D.cache, &key, &cv) && (!cv.expires_ms || monotonic_ms() < cv.expires_ms) && !unlisted &&
             (!expectation_set(&expect) ||
              ((!expect.sha256[0] || strcmp(cv.sha256, expect.sha256) == 0) &&
               (!expect.git_sha1[0] || strcmp(cv.git_sha1, expect.git_sha1) == 0) &&

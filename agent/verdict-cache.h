@@ -25,6 +25,7 @@ struct cache_value {
         char global[96];        /* its global, truncated, or "" */
         char sha256[65];        /* "" when not computed */
         char git_sha1[41];      /* "" when not computed */
+        uint64_t expires_ms;    /* monotonic; 0 = until evicted (a failure is kept a while only) */
 };
 
 struct verdict_cache;

@@ -590,6 +590,13 @@ def case_worker_faults(env, scratch):
             f"(deadline {timeout_s} s, bound {limit} ms) and the worker is replaced",
             f"res={res} before={before} after={after}")
         env.measured[f"answer_{mode}_ms"] = round(ms)
+        # Opened again: the failure is remembered, no worker is spent on it again.
+        res2, ms2 = open_one(pre[mode], bound_ms=20000)
+        again = d.workers()
+        tap(res2 == "EPERM" and ms2 < 1000 and set(again) == set(after),
+            f"opened again after a worker {what[mode]}: refused from the failure cache in {ms2:.0f} ms, "
+            f"no worker spent on it",
+            f"res={res2} ms={ms2:.0f} workers before={after} now={again}")
     want = {pre["hang"]: "SCAN_TIMEOUT", pre["silent"]: "SCAN_TIMEOUT", pre["garbage"]: "SCAN_ERROR",
             pre["crash-on-job"]: "SCAN_ERROR"}
     recs = env.journald.wait(["MESSAGE_ID=" + MSG_SCAN_FAILURE],
