@@ -32,13 +32,18 @@ static const char *path_below(const char *path, const char *root) {
 }
 
 /* A cache directory name: models--ORG--NAME and its kin. Returns the ORG--NAME
- * part and its length, or NULL. */
-static const char *hf_cache_name(const char *c, size_t len, size_t *ret_len) {
-        static const char *const kinds[] = { "models--", "datasets--", "spaces--" };
+ * part and its length, or NULL; *ret_prefix is what the Hub puts before ORG/NAME
+ * in its addresses ("" for a model, "datasets/", "spaces/"), so that a dataset and
+ * a model of the same name are two repositories. */
+static const char *hf_cache_name(const char *c, size_t len, size_t *ret_len, const char **ret_prefix) {
+        static const struct {
+                const char *dir, *prefix;
+        } kinds[] = { { "models--", "" }, { "datasets--", "datasets/" }, { "spaces--", "spaces/" } };
         for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-                size_t kl = strlen(kinds[k]);
-                if (len > kl && strncmp(c, kinds[k], kl) == 0) {
+                size_t kl = strlen(kinds[k].dir);
+                if (len > kl && strncmp(c, kinds[k].dir, kl) == 0) {
                         *ret_len = len - kl;
+                        *ret_prefix = kinds[k].prefix;
                         return c + kl;
                 }
         }
@@ -46,7 +51,7 @@ static const char *hf_cache_name(const char *c, size_t len, size_t *ret_len) {
 }
 
 bool repository_of(const char *path, const char *root, char *ret, size_t size) {
-        const char *best = NULL, *rel;
+        const char *best = NULL, *rel, *prefix = "";
         size_t best_len = 0;
 
         /* A Hugging Face cache, anywhere in the path (the PATH given may be a
@@ -56,10 +61,12 @@ bool repository_of(const char *path, const char *root, char *ret, size_t size) {
                 if (!end)
                         break;
                 size_t n;
-                const char *name = hf_cache_name(c, (size_t) (end - c), &n);
+                const char *kind;
+                const char *name = hf_cache_name(c, (size_t) (end - c), &n, &kind);
                 if (name) {
                         best = name;
                         best_len = n;
+                        prefix = kind;
                 }
                 c = end + 1;
         }
@@ -72,8 +79,11 @@ bool repository_of(const char *path, const char *root, char *ret, size_t size) {
                         }
                 if (sep && (sep == best || sep + 2 == best + best_len))
                         sep = NULL;   /* "--name" or "org--": keep it whole */
-                if (best_len + 1 > size)
+                size_t pl = strlen(prefix);
+                if (pl + best_len + 1 > size)
                         return false;
+                memcpy(ret, prefix, pl);
+                ret += pl;
                 if (sep) {
                         size_t ol = (size_t) (sep - best);
                         memcpy(ret, best, ol);

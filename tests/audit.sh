@@ -67,19 +67,23 @@ check "text summary: repositories, top globals, restricted licenses" \
         bash -c "grep -qx '60 repositories scanned' '$tmp/full.txt' && grep -qx '  posix:system [0-9]*' '$tmp/full.txt' && grep -qx '  cc-by-nc-4.0 [0-9]* (restricted)' '$tmp/full.txt'"
 
 # ---- repositories -------------------------------------------------------------
-mkdir -p "$tmp/hub/models--solo/blobs" "$tmp/hub/datasets--acme--set/snapshots/r1"
+mkdir -p "$tmp/hub/models--solo/blobs" "$tmp/hub/datasets--acme--set/snapshots/r1" "$tmp/hub/models--acme--set/blobs" \
+        "$tmp/hub/spaces--acme--set/blobs"
 printf 'x\n' >"$tmp/hub/models--solo/blobs/readme"
 printf 'y\n' >"$tmp/hub/datasets--acme--set/snapshots/r1/data.txt"
+printf 'm\n' >"$tmp/hub/models--acme--set/blobs/m"
+printf 's\n' >"$tmp/hub/spaces--acme--set/blobs/s"
 "$M" scan --format json "$tmp/hub" >"$tmp/hub.json" 2>/dev/null
 check "Hugging Face cache: models--ORG--NAME/snapshots/REV/FILE belongs to ORG/NAME" py "
 import json, re, sys
 fs = json.load(open('$tmp/hub.json'))['files']
 m = [f for f in fs if '/models--org' in f['path']]
 sys.exit(not (len(m) == 120 and all(f['repository'] == re.search(r'models--(org\d+)--(model-\d+)/', f['path']).expand(r'\1/\2') for f in m)))"
-check "Hugging Face cache: datasets--ORG--NAME and a repository without an organisation" py "
+check "Hugging Face cache: a repository without an organisation; a dataset and a space named like a model are three repositories (datasets/ORG/NAME, spaces/ORG/NAME)" py "
 import json, sys
 r = {f['path'].split('/hub/')[1]: f['repository'] for f in json.load(open('$tmp/hub.json'))['files']}
-sys.exit(not (r['models--solo/blobs/readme'] == 'solo' and r['datasets--acme--set/snapshots/r1/data.txt'] == 'acme/set'))"
+sys.exit(not (r['models--solo/blobs/readme'] == 'solo' and r['datasets--acme--set/snapshots/r1/data.txt'] == 'datasets/acme/set'
+              and r['models--acme--set/blobs/m'] == 'acme/set' and r['spaces--acme--set/blobs/s'] == 'spaces/acme/set'))"
 mkdir -p "$tmp/mirror/orgonly"
 printf 'z\n' >"$tmp/mirror/orgonly/file.txt"
 printf 'z\n' >"$tmp/mirror/top.txt"
