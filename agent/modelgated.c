@@ -1790,6 +1790,17 @@ int main(int argc, char **argv) {
          * before any mark. */
         if (D.state_dir)
                 open_store();
+        /* Under systemd stderr is a stream socket to journald; under a supervisor,
+         * a pipe. If its reader stalls, a blocking write would stop the event loop
+         * and with it every open under the roots. Non-blocking, a line that does
+         * not fit is lost instead; the records that matter go to the journal
+         * through the logger's own bounded queue. */
+        struct stat err_st;
+        if (fstat(STDERR_FILENO, &err_st) == 0 && (S_ISSOCK(err_st.st_mode) || S_ISFIFO(err_st.st_mode))) {
+                int fl = fcntl(STDERR_FILENO, F_GETFL);
+                if (fl >= 0)
+                        fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
+        }
 
         sigset_t mask;
         sigemptyset(&mask);

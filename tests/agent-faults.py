@@ -7,6 +7,7 @@ deadline, killed when they miss it, and a hung open is a failure, never a stuck
 test. Bounds are generous (the machine is shared and busy); the properties that
 matter — no open hangs, no malicious content is ever allowed while the daemon
 runs — are asserted strictly. Measured numbers are printed as TAP comments."""
+import fcntl
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 
@@ -556,6 +558,61 @@ def case_reload_then_term(env, scratch):
         f"rcs={rcs} {bad[:1]}")
 
 
+def case_stderr_stall(env, scratch):
+    """stderr is a pipe nobody reads (a stalled journald stream, a hung
+    supervisor): once it is full the event loop must go on answering opens."""
+    set_worker_mode(env, "real " + MODELGATE)
+    policy = os.path.join(scratch, "stall-policy.json")
+    with open(policy, "w") as f:
+        f.write("{}")
+    nf = Notify(os.path.join(scratch, "notify-stall"))
+    r, wfd = os.pipe()
+    penv = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": nf.path}
+    p = subprocess.Popen([MODELGATED, "--worker-exe", env.worker_exe, "--watch", env.w, "--policy", policy,
+                          "--no-store", "--workers", "2", "--timeout", "5"],
+                         stdout=wfd, stderr=wfd, start_new_session=True, env=penv)
+    os.close(wfd)
+    files = fresh_files(os.path.join(env.w, "stall"), "stall", 4, evil_every=2)
+    full = False
+    try:
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not nf.since(0, "READY=1"):
+            time.sleep(0.05)
+        ready = bool(nf.since(0, "READY=1"))
+        with open(policy, "w") as f:
+            f.write('{"allow_globals": [')   # each SIGHUP: a refusal, a line on stderr
+        queued, last = 0, -1
+        end = time.monotonic() + 30
+        while time.monotonic() < end and p.poll() is None:
+            for _ in range(50):
+                p.send_signal(signal.SIGHUP)
+                time.sleep(0.002)
+            time.sleep(0.2)
+            queued = int.from_bytes(fcntl.ioctl(r, termios.FIONREAD, b"\0" * 4), "little")
+            if queued == last and queued >= 60000:   # more refusals add nothing: full
+                full = True
+                break
+            last = queued
+        # Opens must still be answered.
+        res = open_all(files, bound_ms=10000)
+        got = [res.get(f, ("?", 0))[0] for f in files]
+        slowest = max((res.get(f, ("?", 0))[1] for f in files), default=0)
+        alive = p.poll() is None
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = "timeout"
+        os.close(r)
+        nf.close()
+    tap(ready and full and alive and got == ["EPERM", "ok", "EPERM", "ok"] and rc == 0,
+        f"stderr a full pipe nobody reads ({queued} bytes queued): opens are still answered (slowest "
+        f"{slowest:.0f} ms), the malicious refused, and SIGTERM exits 0",
+        f"ready={ready} queued={queued} full={full} alive={alive} got={got} rc={rc}")
+
+
 def case_worker_faults(env, scratch):
     """A worker that never answers, and workers that crash in a loop."""
     w = os.path.join(env.w, "workers")
@@ -1049,6 +1106,7 @@ def main():
         notify.close()
         if "reload" in cases:
             case_reload_then_term(env, scratch)
+            case_stderr_stall(env, scratch)
         if "workers" in cases:
             case_worker_faults(env, scratch)
         if "nofile" in cases:
