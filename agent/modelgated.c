@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -59,6 +60,7 @@
  * so a 50 GB GGUF blob is not refused for being big. */
 #define HASH_MIN_BYTES_PER_S ((uint64_t) 100 << 20)
 #define STORE_SETTLE_S 2               /* a verdict is persisted once its file is this old (ctime) */
+#define RELOAD_EXIT_WAIT_MS 2000       /* at exit, a reload still reading files is waited for this long */
 #define FAILURE_CACHE_MS 60000         /* a file that hung or crashed a worker is refused this long without a rescan */
 #define TICK_MS 100                    /* deadlines, watchdog and status are checked this often */
 #define STATUS_EVERY_MS 5000
@@ -119,6 +121,7 @@ struct job {
         uint64_t id;
         enum job_phase phase;
         struct cache_key key;
+        struct timespec seen;           /* CLOCK_REALTIME when the key was taken */
         off_t size;
         char path[PATH_MAX];            /* escaped, for logs */
         struct expectation expect;      /* manifest entry or blob name; empty when none */
@@ -131,6 +134,7 @@ struct job {
         struct scan_report *report;
         enum mg_verdict verdict;
         struct log_record deny_log;     /* prepared at the verdict, queued after the hash */
+        struct cache_value decided;     /* the verdict's rule, severity, global: for those records */
         uint8_t decided_format;         /* the scan's format, kept across the hash round */
         bool prehash;                   /* hash first: attested or stored content may answer */
         char known_sha256[65];          /* from the hash-first round, "" before or without */
@@ -483,13 +487,15 @@ static bool file_unchanged(int fd, const struct cache_key *k) {
                (int64_t) st.st_ctim.tv_sec == k->ctime_sec && (int64_t) st.st_ctim.tv_nsec == k->ctime_nsec;
 }
 
-/* Only verdicts of files unchanged for STORE_SETTLE_S outlive the process, as
- * with `modelgate scan --store`: where ctime is coarse, a write in the same tick
- * as the stat leaves it as it was. */
-static bool settled(const struct cache_key *k) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        return k->ctime_sec + STORE_SETTLE_S <= (int64_t) now.tv_sec;
+/* Only verdicts of files unchanged for STORE_SETTLE_S before their open outlive
+ * the process, as with `modelgate scan --store`: where ctime is coarse, a write
+ * in the same tick as the stat leaves it as it was, so a file must have been
+ * left alone for a while when the key was taken (not merely by the time the
+ * scan ends: a write right after the open would keep the key). */
+static bool settled(const struct job *j) {
+        int64_t age_ns = ((int64_t) j->seen.tv_sec - j->key.ctime_sec) * 1000000000 +
+                         ((int64_t) j->seen.tv_nsec - j->key.ctime_nsec);
+        return age_ns >= (int64_t) STORE_SETTLE_S * 1000000000;
 }
 
 /* The scan of this very file hung or crashed its worker: each new open would
@@ -600,7 +606,7 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
         }
         if (cacheable)
                 verdict_cache_put(D.cache, &j->key, &cv);
-        if (cacheable && persist && !D.stopping && settled(&j->key)) {
+        if (cacheable && persist && !D.stopping && settled(j)) {
                 store_append(&j->key, sv);
                 j->stored = true;
                 j->stored_as = *sv;
@@ -630,6 +636,7 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
                 l->kind = kind;
                 snprintf(l->message, sizeof(l->message), "%s", msg);
                 j->decided_format = r->format;   /* the hash-only round reports no format */
+                j->decided = cv;
                 report_init(r);
                 if (worker_submit(&D.workers[worker], j->id, WP_FLAG_SHA256 | WP_FLAG_HASH_ONLY, j->hash_fd, r,
                                   job_deadline(j, true)) == 0) {
@@ -721,9 +728,12 @@ static void worker_broken(size_t i, const char *rule, const char *why) {
         if (j) {
                 if (j->phase == JOB_HASHING) {
                         /* The denial stands; only the hash is missing from the log. */
+                        const struct cache_value *cv = &j->decided;
                         for (unsigned k = 0; k < j->n_waiters; k++)
-                                log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j, NULL, NULL,
-                                         NULL, NULL, false, j->deny_log.message);
+                                log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j,
+                                         cv->has_rule ? rule_name(cv->rule) : NULL,
+                                         cv->has_rule ? severity_name(cv->severity) : NULL, cv->global, NULL, false,
+                                         j->deny_log.message);
                         job_free(j);
                 } else {
                         /* A worker that died or ran out of time on a file it was
@@ -813,16 +823,19 @@ static void collect(size_t i) {
                         snprintf(cv.sha256, sizeof(cv.sha256), "%s", sha);
                         verdict_cache_put(D.cache, &j->key, &cv);
                 }
+                cv = j->decided;   /* the records say what was decided, changed file or not */
                 /* The stored denial learns its content hash: the same bytes under
                  * another name are then known by content too. */
                 if (j->stored && unchanged && sha && !D.stopping && sha256_from_hex(sha, j->stored_as.sha256)) {
                         j->stored_as.has_sha256 = 1;
                         store_append(&j->key, &j->stored_as);
                 }
+                /* A file changed since its open: the hash is of other bytes than those
+                 * judged, and is left out of the record. */
                 for (unsigned k = 0; k < j->n_waiters; k++)
                         log_open(j->deny_log.kind, !D.audit, &j->waiters[k], j->path, j,
                                  cv.has_rule ? rule_name(cv.rule) : NULL, cv.has_rule ? severity_name(cv.severity) : NULL,
-                                 cv.global, sha, false, j->deny_log.message);
+                                 cv.global, unchanged ? sha : NULL, false, j->deny_log.message);
                 job_free(j);
                 return;
         }
@@ -1065,13 +1078,17 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         else if (st.st_size > 0)   /* unnamed: no manifest can list a path we cannot read */
                 unlisted = policy_require_manifest(D.policy);
         /* A cached verdict carries the SHA-256 it was checked against (if any); an
-         * expectation it cannot vouch for means a scan of its own. */
-        if (verdict_cache_get(D.cache, &key, &cv) && (!cv.expires_ms || monotonic_ms() < cv.expires_ms) && !unlisted &&
-            (!expectation_set(&expect) ||
-             ((!expect.sha256[0] || strcmp(cv.sha256, expect.sha256) == 0) &&
-              (!expect.git_sha1[0] || strcmp(cv.git_sha1, expect.git_sha1) == 0) &&
-              (!expect.has_size || expect.size == (uint64_t) st.st_size))) &&
-            (cv.deny || !writers_present(m->fd))) {
+         * expectation it cannot vouch for means a scan of its own. A cached denial
+         * stands whatever is expected (an expectation can only add a denial): so
+         * does a remembered failure, for a Hugging Face blob too. */
+        if (verdict_cache_get(D.cache, &key, &cv) && (!cv.expires_ms || monotonic_ms() < cv.expires_ms) &&
+            (cv.deny ||
+             (!unlisted &&
+              (!expectation_set(&expect) ||
+               ((!expect.sha256[0] || strcmp(cv.sha256, expect.sha256) == 0) &&
+                (!expect.git_sha1[0] || strcmp(cv.git_sha1, expect.git_sha1) == 0) &&
+                (!expect.has_size || expect.size == (uint64_t) st.st_size))) &&
+              !writers_present(m->fd)))) {
                 D.cache_hits++;
                 struct waiter who = { .pid = m->pid };
                 if (cv.deny)   /* before answering: the opener may be gone right after */
@@ -1126,6 +1143,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
         }
         if (j->n_waiters == 1) {
                 j->key = key;
+                clock_gettime(CLOCK_REALTIME, &j->seen);
                 j->size = st.st_size;
                 snprintf(j->path, sizeof(j->path), "%s", path);
                 j->expect = expect;
@@ -1191,6 +1209,62 @@ static void read_moves(void) {
         }
         if (dir_moved)
                 flush_ignore_marks();
+}
+
+/* ---- stderr ------------------------------------------------------------------- */
+
+/* Under systemd stderr is a stream socket to journald; under a supervisor, often
+ * a pipe. If its reader stalls, a blocking write would stop the event loop and
+ * with it every open under the roots. Our lines go through a stream that never
+ * waits: a socket is written with MSG_DONTWAIT, a pipe through a description of
+ * our own opened O_NONBLOCK (fd 2's stays as it was, for the workers that
+ * inherit it and for whoever else shares it). A line that does not fit is lost
+ * (the records that matter go to the journal through the logger's own bounded
+ * queue); one cut short is ended before the next, so lines never run together. */
+static struct {
+        int fd;
+        bool socket, torn;
+} E = { .fd = -1 };
+
+static ssize_t stderr_put(const char *buf, size_t n) {
+        return E.socket ? send(E.fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) : write(E.fd, buf, n);
+}
+
+static ssize_t stderr_cookie_write(void *cookie, const char *buf, size_t n) {
+        (void) cookie;
+        if (E.torn) {
+                if (stderr_put("\n", 1) != 1)
+                        return (ssize_t) n;   /* still full: this one is lost too */
+                E.torn = false;
+        }
+        ssize_t w = stderr_put(buf, n);
+        if (w >= 0 && (size_t) w < n)
+                E.torn = true;
+        return (ssize_t) n;   /* never an error: stdio would keep it and retry */
+}
+
+static void stderr_never_blocks(void) {
+        struct stat st;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return;
+        if (S_ISSOCK(st.st_mode)) {
+                E.fd = STDERR_FILENO;
+                E.socket = true;
+        } else if (S_ISFIFO(st.st_mode))
+                E.fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (E.fd < 0)
+                return;
+        FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t) { .write = stderr_cookie_write });
+        if (!f || setvbuf(f, NULL, _IOLBF, 4096) != 0) {
+                if (f)
+                        fclose(f);
+                if (!E.socket)
+                        close(E.fd);
+                E.fd = -1;
+                return;
+        }
+        fflush(stderr);
+        stderr = f;
 }
 
 /* ---- reload, status, watchdog ------------------------------------------------ */
@@ -1319,16 +1393,23 @@ static void start_reload(void) {
 
 /* At exit: a reload in flight reads D.policy and D.store, which are about to be
  * freed. It is waited for (after the fanotify fd is closed, so that an open of
- * its own on a watched filesystem is not left waiting for an answer), and what
- * it loaded is dropped. */
-static void abandon_reload(void) {
+ * its own on a watched filesystem is not left waiting for an answer), for
+ * RELOAD_EXIT_WAIT_MS at most, and what it loaded is dropped. Returns false when
+ * it is still running (stuck in a read of some file system): the caller then
+ * frees nothing it could read, and the process ends with it. */
+static bool abandon_reload(void) {
         struct reload_msg *msg;
+        struct timespec until;
         if (!D.reloading)
-                return;
-        pthread_join(D.reload_thread, NULL);
+                return true;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += RELOAD_EXIT_WAIT_MS / 1000;
+        if (pthread_timedjoin_np(D.reload_thread, NULL, &until) != 0)
+                return false;
         D.reloading = false;
         if (read(D.reload_pipe[0], &msg, sizeof(msg)) == (ssize_t) sizeof(msg) && msg)
                 reload_msg_free(msg);
+        return true;
 }
 
 static void finish_reload(void) {
@@ -1790,17 +1871,7 @@ int main(int argc, char **argv) {
          * before any mark. */
         if (D.state_dir)
                 open_store();
-        /* Under systemd stderr is a stream socket to journald; under a supervisor,
-         * a pipe. If its reader stalls, a blocking write would stop the event loop
-         * and with it every open under the roots. Non-blocking, a line that does
-         * not fit is lost instead; the records that matter go to the journal
-         * through the logger's own bounded queue. */
-        struct stat err_st;
-        if (fstat(STDERR_FILENO, &err_st) == 0 && (S_ISSOCK(err_st.st_mode) || S_ISFIFO(err_st.st_mode))) {
-                int fl = fcntl(STDERR_FILENO, F_GETFL);
-                if (fl >= 0)
-                        fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK);
-        }
+        stderr_never_blocks();
 
         sigset_t mask;
         sigemptyset(&mask);
@@ -1903,10 +1974,16 @@ int main(int argc, char **argv) {
         }
         shutdown_now();
         close(D.fan_fd);
-        abandon_reload();
+        bool reload_done = abandon_reload();
         journal_queue_stop();
         fprintf(stderr, "modelgated: stopped (%lu events, %lu scans, %lu denied, %lu store hits, %lu attested)\n",
                 D.events, D.scans, D.denied, D.store_hits, D.attest_hits);
+        if (!reload_done) {
+                /* The reload thread may still read the policy and the store. */
+                fprintf(stderr, "modelgated: a policy reload was still reading files after %d ms; exiting without it\n",
+                        RELOAD_EXIT_WAIT_MS);
+                return 0;
+        }
         policy_free(D.policy);
         manifest_set_free(D.manifests);
         verdict_cache_free(D.cache);

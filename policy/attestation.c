@@ -129,12 +129,15 @@ static int key_id(EVP_PKEY *k, char ret[65]) {
 }
 
 static int read_small_file(const char *path, char **ret, size_t *ret_len, size_t max) {
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO put where a statement is expected must not hold the
+         * reload (and the daemon's exit, which waits for it) until a writer comes;
+         * it is refused below. On a regular file the flag changes nothing. */
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         struct stat st;
         if (fd < 0)
                 return -errno;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t) st.st_size > max) {
-                int r = !S_ISREG(st.st_mode) ? -EINVAL : -EFBIG;
+        int r = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : (size_t) st.st_size > max ? -EFBIG : 0;
+        if (r < 0) {
                 close(fd);
                 return r;
         }
@@ -603,20 +606,30 @@ static void load_path(struct attest_set *s, const struct attest_keyring *k, cons
  * sticky world-writable directory (/tmp) is allowed above: others cannot rename
  * or remove what they do not own there. The statements need no such care: each
  * is signed. */
-static int key_path_trusted(const char *path, char *err, size_t errsz) {
+static int key_path_trusted(const char *path, char **ret_real, char *err, size_t errsz) {
         char *real = realpath(path, NULL);
         uid_t me = geteuid();
         int r = 0;
 
+        *ret_real = NULL;
         if (!real)
                 return errf(err, errsz, -errno, "%s: %s", path, strerror(errno));
+        char *checked = strdup(real);   /* the loop cuts real down to each parent */
+        if (!checked) {
+                free(real);
+                return errf(err, errsz, -ENOMEM, "%s: out of memory", path);
+        }
         for (char *end = real + strlen(real);;) {
                 struct stat st;
                 bool file = end == real + strlen(real);
                 *end = '\0';
                 const char *what = real[0] ? real : "/";
-                if (stat(what, &st) < 0) {
+                if (lstat(what, &st) < 0) {
                         r = errf(err, errsz, -errno, "%s: %s: %s", path, what, strerror(errno));
+                        break;
+                }
+                if (S_ISLNK(st.st_mode)) {   /* realpath left none: it changed meanwhile */
+                        r = errf(err, errsz, -EAGAIN, "%s: %s changed while it was checked", path, what);
                         break;
                 }
                 if (st.st_uid != 0 && st.st_uid != me) {
@@ -634,6 +647,14 @@ static int key_path_trusted(const char *path, char *err, size_t errsz) {
                 end = strrchr(real, '/');   /* realpath: absolute, so one is always found */
         }
         free(real);
+        /* The key is then read by the path just checked, not the one configured:
+         * links on the configured path may lie in directories others can write
+         * and point elsewhere by the time of the read; the checked path has no
+         * link left, and no one else can change any part of it. */
+        if (r == 0)
+                *ret_real = checked;
+        else
+                free(checked);
         return r;
 }
 
@@ -647,10 +668,13 @@ int attest_set_load(const struct policy *p, struct attest_set **ret, void (*warn
                 free(s);
                 return -ENOMEM;
         }
-        for (size_t i = 0; i < policy_attestation_key_count(p); i++)
-                if (key_path_trusted(policy_attestation_key(p, i), err, sizeof(err)) < 0 ||
-                    attest_keyring_add(k, policy_attestation_key(p, i), err, sizeof(err)) < 0)
+        for (size_t i = 0; i < policy_attestation_key_count(p); i++) {
+                char *real = NULL;
+                if (key_path_trusted(policy_attestation_key(p, i), &real, err, sizeof(err)) < 0 ||
+                    attest_keyring_add(k, real, err, sizeof(err)) < 0)
                         warnf(warn, ud, "attestation key %s; skipped", err);
+                free(real);
+        }
         if (attest_keyring_count(k) == 0 && policy_attestation_count(p) > 0)
                 warnf(warn, ud, "attestations are configured but no attestation key could be loaded: none is trusted");
         else

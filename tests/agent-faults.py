@@ -8,6 +8,7 @@ test. Bounds are generous (the machine is shared and busy); the properties that
 matter — no open hangs, no malicious content is ever allowed while the daemon
 runs — are asserted strictly. Measured numbers are printed as TAP comments."""
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -558,27 +559,39 @@ def case_reload_then_term(env, scratch):
         f"rcs={rcs} {bad[:1]}")
 
 
-def case_stderr_stall(env, scratch):
-    """stderr is a pipe nobody reads (a stalled journald stream, a hung
-    supervisor): once it is full the event loop must go on answering opens."""
+def case_stderr_stall(env, scratch, kind):
+    """stderr is a pipe or a stream socket nobody reads (a stalled journald
+    stream, a hung supervisor): once it is full the event loop must go on
+    answering opens, and fd 2's own description must stay as it was (workers and
+    others share it)."""
     set_worker_mode(env, "real " + MODELGATE)
-    policy = os.path.join(scratch, "stall-policy.json")
+    policy = os.path.join(scratch, f"stall-policy-{kind}.json")
     with open(policy, "w") as f:
         f.write("{}")
-    nf = Notify(os.path.join(scratch, "notify-stall"))
-    r, wfd = os.pipe()
+    nf = Notify(os.path.join(scratch, f"notify-stall-{kind}"))
+    if kind == "pipe":
+        r, wfd = os.pipe()
+        at_least = 60000
+    else:
+        rs, ws = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ws.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        r, wfd = rs.detach(), ws.detach()
+        at_least = 1000
     penv = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "NOTIFY_SOCKET": nf.path}
     p = subprocess.Popen([MODELGATED, "--worker-exe", env.worker_exe, "--watch", env.w, "--policy", policy,
                           "--no-store", "--workers", "2", "--timeout", "5"],
                          stdout=wfd, stderr=wfd, start_new_session=True, env=penv)
     os.close(wfd)
-    files = fresh_files(os.path.join(env.w, "stall"), "stall", 4, evil_every=2)
-    full = False
+    files = fresh_files(os.path.join(env.w, "stall-" + kind), "stall", 4, evil_every=2)
+    full, blocking = False, False
     try:
         end = time.monotonic() + 20
         while time.monotonic() < end and not nf.since(0, "READY=1"):
             time.sleep(0.05)
         ready = bool(nf.since(0, "READY=1"))
+        with open(f"/proc/{p.pid}/fdinfo/2") as f:
+            flags = int(next(l for l in f if l.startswith("flags:")).split()[1], 8)
+        blocking = not flags & os.O_NONBLOCK
         with open(policy, "w") as f:
             f.write('{"allow_globals": [')   # each SIGHUP: a refusal, a line on stderr
         queued, last = 0, -1
@@ -589,7 +602,7 @@ def case_stderr_stall(env, scratch):
                 time.sleep(0.002)
             time.sleep(0.2)
             queued = int.from_bytes(fcntl.ioctl(r, termios.FIONREAD, b"\0" * 4), "little")
-            if queued == last and queued >= 60000:   # more refusals add nothing: full
+            if queued == last and queued >= at_least:   # more refusals add nothing: full
                 full = True
                 break
             last = queued
@@ -607,10 +620,10 @@ def case_stderr_stall(env, scratch):
             rc = "timeout"
         os.close(r)
         nf.close()
-    tap(ready and full and alive and got == ["EPERM", "ok", "EPERM", "ok"] and rc == 0,
-        f"stderr a full pipe nobody reads ({queued} bytes queued): opens are still answered (slowest "
-        f"{slowest:.0f} ms), the malicious refused, and SIGTERM exits 0",
-        f"ready={ready} queued={queued} full={full} alive={alive} got={got} rc={rc}")
+    tap(ready and full and blocking and alive and got == ["EPERM", "ok", "EPERM", "ok"] and rc == 0,
+        f"stderr a full {kind} nobody reads ({queued} bytes queued): opens are still answered (slowest "
+        f"{slowest:.0f} ms), the malicious refused, fd 2 itself left blocking, and SIGTERM exits 0",
+        f"ready={ready} queued={queued} full={full} blocking={blocking} alive={alive} got={got} rc={rc}")
 
 
 def case_worker_faults(env, scratch):
@@ -626,6 +639,12 @@ def case_worker_faults(env, scratch):
     # Files are written while the workers are healthy: a writer's open is checked too.
     modes = ("hang", "silent", "garbage", "crash-on-job")
     pre = {mode: fresh_files(w, mode, 1)[0] for mode in modes}
+    # A Hugging Face blob (its name expects a hash): remembered failures hold for it too.
+    blob_dir = os.path.join(w, "hub", "models--o--n", "blobs")
+    os.makedirs(blob_dir, exist_ok=True)
+    blob = os.path.join(blob_dir, hashlib.sha256(clean(4242)).hexdigest())
+    with open(blob, "wb") as f:
+        f.write(clean(4242))
     crash_files = [fresh_files(w, f"crash{r}", 40) for r in range(12)]
     heal_files = [fresh_files(w, f"healed{k}", 2, evil_every=2)[::-1] for k in range(40)]
     what = {"hang": "stops reading", "silent": "never answers", "garbage": "answers garbage",
@@ -654,6 +673,16 @@ def case_worker_faults(env, scratch):
             f"opened again after a worker {what[mode]}: refused from the failure cache in {ms2:.0f} ms, "
             f"no worker spent on it",
             f"res={res2} ms={ms2:.0f} workers before={after} now={again}")
+        if mode == "crash-on-job":
+            b1 = open_one(blob, bound_ms=20000)
+            time.sleep(0.2)
+            w1 = d.workers()
+            b2, ms_b = open_one(blob, bound_ms=20000)
+            w2 = d.workers()
+            tap(b1[0] == "EPERM" and b2 == "EPERM" and ms_b < 1000 and set(w1) == set(w2),
+                f"a Hugging Face blob (its name expects a hash) that crashed a worker, opened again: refused from the "
+                f"failure cache in {ms_b:.0f} ms, no worker spent on it",
+                f"first={b1} again={b2} ms={ms_b:.0f} workers {w1} -> {w2}")
     want = {pre["hang"]: "SCAN_TIMEOUT", pre["silent"]: "SCAN_TIMEOUT", pre["garbage"]: "SCAN_ERROR",
             pre["crash-on-job"]: "SCAN_ERROR"}
     recs = env.journald.wait(["MESSAGE_ID=" + MSG_SCAN_FAILURE],
@@ -1106,7 +1135,8 @@ def main():
         notify.close()
         if "reload" in cases:
             case_reload_then_term(env, scratch)
-            case_stderr_stall(env, scratch)
+            case_stderr_stall(env, scratch, "pipe")
+            case_stderr_stall(env, scratch, "socket")
         if "workers" in cases:
             case_worker_faults(env, scratch)
         if "nofile" in cases:

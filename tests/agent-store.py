@@ -336,7 +336,7 @@ def changing_cases(tmp, w):
     flipper = threading.Thread(target=flip)
     flipper.start()
     opener.join()
-    a.records(["MODELGATE_PATH=" + moving, "MODELGATE_VERDICT=deny"], lambda rs: len(rs) > 0)
+    denials = a.records(["MODELGATE_PATH=" + moving, "MODELGATE_VERDICT=deny"], lambda rs: len(rs) > 0)
     done.set()
     flipper.join()
     a.stop()
@@ -346,6 +346,9 @@ def changing_cases(tmp, w):
         "a file whose ctime moves while it is judged is refused, and no hash is recorded for a verdict it may "
         "no longer match (the content index would answer for other files by that hash)",
         f"got={got[0]} flips={flips[0]} records={len(recs)} with a hash={len(hashed)}")
+    fields = [(r.get("MODELGATE_RULE"), r.get("MODELGATE_SHA256")) for r in denials]
+    tap(fields and all(rule == "UNSAFE_IMPORT" and not sha for rule, sha in fields),
+        "its denial record still names the rule, and carries no hash of bytes other than those judged", fields)
     os.unlink(moving)
 
     # Just written: answered and cached, but not persisted until it has settled.
@@ -484,6 +487,38 @@ def attestation_cases(tmp, w):
             f"before={st3} after={st4} {msgs[-600:]}")
 
 
+def fifo_case(tmp, w):
+    """A FIFO where an envelope is expected (an attestations directory others may
+    write: envelopes are signed): skipped, never waited for — at start, at a
+    reload, and at exit, which waits for a reload in flight."""
+    atts = os.path.join(tmp, "atts-fifo")
+    os.makedirs(atts)
+    os.mkfifo(os.path.join(atts, "evil.json"))
+    key = os.path.join(tmp, "fifo-key.pem")
+    openssl("genpkey", "-algorithm", "ed25519", "-out", key)
+    openssl("pkey", "-in", key, "-pubout", "-out", key + ".pub")
+    pol = os.path.join(tmp, "fifo-policy.json")
+    with open(pol, "w") as f:
+        json.dump({"attestation_keys": [key + ".pub"], "attestations": [atts]}, f)
+    t0 = time.monotonic()
+    a = Agent(tmp, ["--watch", w, "--policy", pol, "--no-store", "--workers", "1"], settled=False)
+    started = time.monotonic() - t0
+    a.d.p.send_signal(1)
+    time.sleep(0.3)
+    t1 = time.monotonic()
+    a.d.p.send_signal(1)
+    a.d.p.send_signal(15)
+    try:
+        rc = a.d.p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = "still running after 10 s"
+    took = time.monotonic() - t1
+    a.stop()
+    tap(a.ready and rc == 0 and took < 3 and "evil.json" in a.d.output(),
+        f"a FIFO among the envelopes is skipped and named: ready in {started:.1f} s, SIGHUP then SIGTERM exits in "
+        f"{took:.2f} s", f"ready={a.ready} rc={rc} {a.d.output()[-600:]}")
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="mg-agent-store-", dir="/var/tmp")
     mnt = os.path.join(tmp, "mnt")
@@ -502,6 +537,7 @@ def main():
         os.makedirs(w)
         store_cases(tmp, w)
         changing_cases(tmp, w)
+        fifo_case(tmp, w)
         attestation_cases(tmp, w)
     finally:
         run(["umount", "-l", mnt])
