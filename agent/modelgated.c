@@ -493,9 +493,13 @@ static bool file_unchanged(int fd, const struct cache_key *k) {
  * left alone for a while when the key was taken (not merely by the time the
  * scan ends: a write right after the open would keep the key). */
 static bool settled(const struct job *j) {
-        int64_t age_ns = ((int64_t) j->seen.tv_sec - j->key.ctime_sec) * 1000000000 +
-                         ((int64_t) j->seen.tv_nsec - j->key.ctime_nsec);
-        return age_ns >= (int64_t) STORE_SETTLE_S * 1000000000;
+        int64_t ds = (int64_t) j->seen.tv_sec - j->key.ctime_sec;   /* times far apart: seconds decide */
+        if (ds > STORE_SETTLE_S)
+                return true;
+        if (ds < STORE_SETTLE_S - 1)
+                return false;
+        return ds * 1000000000 + ((int64_t) j->seen.tv_nsec - j->key.ctime_nsec) >=
+               (int64_t) STORE_SETTLE_S * 1000000000;
 }
 
 /* The scan of this very file hung or crashed its worker: each new open would
@@ -593,6 +597,21 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
                 snprintf(cv.sha256, sizeof(cv.sha256), "%s", r->sha256);
         if (r->has_git_sha1)
                 snprintf(cv.git_sha1, sizeof(cv.git_sha1), "%s", r->git_sha1);
+        /* The cache is keyed by inode, which may have other names (hard links,
+         * bind mounts, containers): it holds the content verdict, as the store
+         * does, and a hit checks the name's expectation against the hashes kept
+         * with it. A HASH_MISMATCH or an unlisted file under this name is not a
+         * denial of the content. */
+        struct cache_value content = cv;
+        const struct finding *cw = NULL;
+        for (uint32_t i = 0; i < r->n_findings; i++)
+                if (r->findings[i].rule != RULE_HASH_MISMATCH && (!cw || r->findings[i].severity > cw->severity))
+                        cw = &r->findings[i];
+        content.deny = sv->deny;
+        content.has_rule = cw != NULL;
+        content.rule = cw ? cw->rule : 0;
+        content.severity = cw ? cw->severity : 0;
+        snprintf(content.global, sizeof(content.global), "%.95s", cw ? cw->global : "");
 
         bool cacheable = j->n_waiters && !writers_present(j->waiters[0].fd) &&
                          file_unchanged(j->waiters[0].fd, &j->key);
@@ -605,7 +624,7 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
                 respond(j->waiters[i].fd, !deny || D.audit);
         }
         if (cacheable)
-                verdict_cache_put(D.cache, &j->key, &cv);
+                verdict_cache_put(D.cache, &j->key, &content);
         if (cacheable && persist && !D.stopping && settled(j)) {
                 store_append(&j->key, sv);
                 j->stored = true;
@@ -1238,7 +1257,7 @@ static ssize_t stderr_cookie_write(void *cookie, const char *buf, size_t n) {
                 E.torn = false;
         }
         ssize_t w = stderr_put(buf, n);
-        if (w >= 0 && (size_t) w < n)
+        if (w >= 0 && (size_t) w < n && (w == 0 || buf[w - 1] != '\n'))
                 E.torn = true;
         return (ssize_t) n;   /* never an error: stdio would keep it and retry */
 }
@@ -1250,15 +1269,24 @@ static void stderr_never_blocks(void) {
         if (S_ISSOCK(st.st_mode)) {
                 E.fd = STDERR_FILENO;
                 E.socket = true;
-        } else if (S_ISFIFO(st.st_mode))
+        } else if (S_ISFIFO(st.st_mode)) {
                 E.fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+                if (E.fd < 0) {
+                        /* No /proc, or a pipe we may not open again (another user's,
+                         * without CAP_DAC_OVERRIDE): then fd 2's own description,
+                         * shared or not; never a write that waits. */
+                        int fl = fcntl(STDERR_FILENO, F_GETFL);
+                        if (fl >= 0 && fcntl(STDERR_FILENO, F_SETFL, fl | O_NONBLOCK) == 0)
+                                E.fd = STDERR_FILENO;
+                }
+        }
         if (E.fd < 0)
                 return;
         FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t) { .write = stderr_cookie_write });
         if (!f || setvbuf(f, NULL, _IOLBF, 4096) != 0) {
                 if (f)
                         fclose(f);
-                if (!E.socket)
+                if (E.fd != STDERR_FILENO)
                         close(E.fd);
                 E.fd = -1;
                 return;
@@ -1402,9 +1430,9 @@ static bool abandon_reload(void) {
         struct timespec until;
         if (!D.reloading)
                 return true;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += RELOAD_EXIT_WAIT_MS / 1000;
-        if (pthread_timedjoin_np(D.reload_thread, NULL, &until) != 0)
+        if (pthread_clockjoin_np(D.reload_thread, NULL, CLOCK_MONOTONIC, &until) != 0)
                 return false;
         D.reloading = false;
         if (read(D.reload_pipe[0], &msg, sizeof(msg)) == (ssize_t) sizeof(msg) && msg)
@@ -1982,7 +2010,8 @@ int main(int argc, char **argv) {
                 /* The reload thread may still read the policy and the store. */
                 fprintf(stderr, "modelgated: a policy reload was still reading files after %d ms; exiting without it\n",
                         RELOAD_EXIT_WAIT_MS);
-                return 0;
+                fflush(NULL);
+                _exit(0);   /* no atexit teardown (OpenSSL's) under a thread that may wake up */
         }
         policy_free(D.policy);
         manifest_set_free(D.manifests);

@@ -487,6 +487,31 @@ def attestation_cases(tmp, w):
             f"before={st3} after={st4} {msgs[-600:]}")
 
 
+def hardlink_case(tmp, w):
+    """One inode, two names: a manifest pins one name to another hash. The cache
+    is keyed by inode; the denial of that name must not follow the content to the
+    other name (nor the other way round)."""
+    d = os.path.join(w, "links")
+    os.makedirs(os.path.join(d, "pinned"))
+    os.makedirs(os.path.join(d, "plain"))
+    pinned, plain = os.path.join(d, "pinned", "model.bin"), os.path.join(d, "plain", "model.bin")
+    content = b"\x80\x02X\x05\x00\x00\x00links." 
+    write(plain, content)
+    os.link(plain, pinned)
+    manifest = os.path.join(tmp, "links-manifest.json")
+    with open(manifest, "w") as f:
+        json.dump({"root": os.path.join(d, "pinned"), "files": {"model.bin": {"sha256": "ab" * 32}}}, f)
+    pol = os.path.join(tmp, "links-policy.json")
+    with open(pol, "w") as f:
+        json.dump({"manifests": [manifest]}, f)
+    a = Agent(tmp, ["--watch", w, "--policy", pol, "--no-store", "--workers", "1"], settled=False)
+    got = [open_status(p) for p in (pinned, plain, pinned, plain)]
+    a.stop()
+    tap(a.ready and got == ["EPERM", "ok", "EPERM", "ok"],
+        "one inode under two names, one pinned by a manifest to another hash: that name is refused "
+        "(HASH_MISMATCH), the other still opens, in either order, the verdict cache notwithstanding", got)
+
+
 def fifo_case(tmp, w):
     """A FIFO where an envelope is expected (an attestations directory others may
     write: envelopes are signed): skipped, never waited for — at start, at a
@@ -538,6 +563,7 @@ def main():
         store_cases(tmp, w)
         changing_cases(tmp, w)
         fifo_case(tmp, w)
+        hardlink_case(tmp, w)
         attestation_cases(tmp, w)
     finally:
         run(["umount", "-l", mnt])
