@@ -219,7 +219,16 @@ static void respond(int fd, bool allow) {
  * under memory pressure, and silently refuses it while the file is open for
  * writing; the limits are in modelgated(8). */
 static void place_ignore_mark(int fd) {
+        struct stat st;
         if (!policy_ignore_marks(D.policy) || D.audit)
+                return;
+        /* A mark is on the inode: every name of it then opens unchecked. Names
+         * can differ in verdict only by what they are expected to hold (a
+         * manifest's path, require_manifest); a blob's name is its last
+         * component, the same under any mount. So no mark where manifests are
+         * in force, nor on an inode with several links. */
+        if (policy_manifest_count(D.policy) > 0 || policy_require_manifest(D.policy) || fstat(fd, &st) < 0 ||
+            st.st_nlink > 1)
                 return;
         if (fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_EVICTABLE, FAN_OPEN_PERM, fd, NULL) < 0)
                 D.ignore_mark_failures++;

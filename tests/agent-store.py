@@ -487,29 +487,31 @@ def attestation_cases(tmp, w):
             f"before={st3} after={st4} {msgs[-600:]}")
 
 
-def hardlink_case(tmp, w):
+def hardlink_case(tmp, w, ignore_marks=False):
     """One inode, two names: a manifest pins one name to another hash. The cache
     is keyed by inode; the denial of that name must not follow the content to the
-    other name (nor the other way round)."""
-    d = os.path.join(w, "links")
+    other name, nor an allow (or an ignore mark, which is on the inode) the other
+    way round."""
+    d = os.path.join(w, "links-marks" if ignore_marks else "links")
     os.makedirs(os.path.join(d, "pinned"))
     os.makedirs(os.path.join(d, "plain"))
     pinned, plain = os.path.join(d, "pinned", "model.bin"), os.path.join(d, "plain", "model.bin")
     content = b"\x80\x02X\x05\x00\x00\x00links." 
     write(plain, content)
     os.link(plain, pinned)
-    manifest = os.path.join(tmp, "links-manifest.json")
+    manifest = os.path.join(tmp, os.path.basename(d) + "-manifest.json")
     with open(manifest, "w") as f:
         json.dump({"root": os.path.join(d, "pinned"), "files": {"model.bin": {"sha256": "ab" * 32}}}, f)
-    pol = os.path.join(tmp, "links-policy.json")
+    pol = os.path.join(tmp, os.path.basename(d) + "-policy.json")
     with open(pol, "w") as f:
-        json.dump({"manifests": [manifest]}, f)
+        json.dump({"manifests": [manifest], "ignore_marks": ignore_marks}, f)
     a = Agent(tmp, ["--watch", w, "--policy", pol, "--no-store", "--workers", "1"], settled=False)
     got = [open_status(p) for p in (pinned, plain, pinned, plain)]
     a.stop()
     tap(a.ready and got == ["EPERM", "ok", "EPERM", "ok"],
         "one inode under two names, one pinned by a manifest to another hash: that name is refused "
-        "(HASH_MISMATCH), the other still opens, in either order, the verdict cache notwithstanding", got)
+        "(HASH_MISMATCH), the other still opens, in either order, the verdict cache "
+        + ("and ignore_marks " if ignore_marks else "") + "notwithstanding", got)
 
 
 def fifo_case(tmp, w):
@@ -564,6 +566,7 @@ def main():
         changing_cases(tmp, w)
         fifo_case(tmp, w)
         hardlink_case(tmp, w)
+        hardlink_case(tmp, w, ignore_marks=True)
         attestation_cases(tmp, w)
     finally:
         run(["umount", "-l", mnt])
