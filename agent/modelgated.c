@@ -218,17 +218,32 @@ static void respond(int fd, bool allow) {
  * The kernel drops the mark on write and truncate (no SURV_MODIFY), evicts it
  * under memory pressure, and silently refuses it while the file is open for
  * writing; the limits are in modelgated(8). */
-static void place_ignore_mark(int fd) {
+/* 40 or 64 lowercase hex digits: what a Hugging Face blob is named (its git blob
+ * id or SHA-256), which makes its name expect a hash. */
+static bool blob_like_name(const char *name, size_t len) {
+        if (len != 40 && len != 64)
+                return false;
+        for (size_t i = 0; i < len; i++)
+                if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+static void place_ignore_mark(int fd, const char *path) {
         struct stat st;
         if (!policy_ignore_marks(D.policy) || D.audit)
                 return;
         /* A mark is on the inode: every name of it then opens unchecked. Names
-         * can differ in verdict only by what they are expected to hold (a
-         * manifest's path, require_manifest); a blob's name is its last
-         * component, the same under any mount. So no mark where manifests are
-         * in force, nor on an inode with several links. */
-        if (policy_manifest_count(D.policy) > 0 || policy_require_manifest(D.policy) || fstat(fd, &st) < 0 ||
-            st.st_nlink > 1)
+         * can differ in verdict by what they are expected to hold: a manifest's
+         * path, require_manifest, a blob name (which may be reached through a
+         * bind mount without its /blobs/ directory in the path). So no mark
+         * where manifests are in force, on an inode with several links, or on a
+         * blob-like name; a file linked or moved to a blob-like name later drops
+         * every mark (read_moves()). */
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (policy_manifest_count(D.policy) > 0 || policy_require_manifest(D.policy) ||
+            blob_like_name(base, strlen(base)) || fstat(fd, &st) < 0 || st.st_nlink > 1)
                 return;
         if (fanotify_mark(D.fan_fd, FAN_MARK_ADD | FAN_MARK_IGNORE | FAN_MARK_EVICTABLE, FAN_OPEN_PERM, fd, NULL) < 0)
                 D.ignore_mark_failures++;
@@ -629,7 +644,7 @@ static void job_conclude(struct job *j, size_t worker, const struct store_verdic
                 if (deny && !D.audit && j->hash_fd < 0 && !r->has_sha256)
                         j->hash_fd = dup(j->waiters[i].fd);   /* to hash it for the log */
                 if (!deny && i == 0 && cacheable)
-                        place_ignore_mark(j->waiters[i].fd);
+                        place_ignore_mark(j->waiters[i].fd, j->path);
                 respond(j->waiters[i].fd, !deny || D.audit);
         }
         if (cacheable)
@@ -1035,7 +1050,7 @@ static void answer_from_store(const struct fanotify_event_metadata *m, const cha
                 sha256_to_hex(sv->sha256, cv.sha256);
         process_identity(m->pid, who.exe, sizeof(who.exe), who.uid, sizeof(who.uid));
         if (!sv->deny)
-                place_ignore_mark(m->fd);
+                place_ignore_mark(m->fd, path);
         respond(m->fd, !sv->deny || D.audit);
         verdict_cache_put(D.cache, key, &cv);
         if (!sv->deny) {
@@ -1122,7 +1137,7 @@ static void handle_event(const struct fanotify_event_metadata *m) {
                 if (cv.deny)   /* before answering: the opener may be gone right after */
                         process_identity(m->pid, who.exe, sizeof(who.exe), who.uid, sizeof(who.uid));
                 else
-                        place_ignore_mark(m->fd);
+                        place_ignore_mark(m->fd, path);
                 respond(m->fd, !cv.deny || D.audit);
                 if (cv.deny) {
                         char msg[512];
@@ -1225,17 +1240,51 @@ static void read_events(void) {
         }
 }
 
+/* The name in a FAN_REPORT_DFID_NAME event's info record, or NULL. */
+static const char *event_name(const struct fanotify_event_metadata *m) {
+        const char *p = (const char *) m + m->metadata_len, *end = (const char *) m + m->event_len;
+        while (p + sizeof(struct fanotify_event_info_header) <= end) {
+                const struct fanotify_event_info_header *h = (const void *) p;
+                if (h->len < sizeof(*h) || p + h->len > end)
+                        return NULL;
+                if (h->info_type == FAN_EVENT_INFO_TYPE_DFID_NAME &&
+                    h->len >= sizeof(struct fanotify_event_info_fid) + sizeof(struct file_handle)) {
+                        const struct fanotify_event_info_fid *fid = (const void *) p;
+                        const struct file_handle *fh = (const void *) fid->handle;
+                        const char *name = (const char *) fh->f_handle + fh->handle_bytes;
+                        if (name >= p + h->len || !memchr(name, '\0', (size_t) (p + h->len - name)))
+                                return NULL;
+                        return name;
+                }
+                p += h->len;
+        }
+        return NULL;
+}
+
 static void read_moves(void) {
         char buf[4096] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
-        bool dir_moved = false;
+        bool flush = false;
         ssize_t len;
         while ((len = read(D.moves_fd, buf, sizeof(buf))) > 0) {
                 const struct fanotify_event_metadata *m = (const void *) buf;
-                for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len))
-                        if ((m->mask & FAN_ONDIR) || (m->mask & FAN_Q_OVERFLOW))
-                                dir_moved = true;
+                for (; FAN_EVENT_OK(m, len); m = FAN_EVENT_NEXT(m, len)) {
+                        if (m->mask & FAN_ONDIR) {
+                                if (m->mask & FAN_MOVED_TO)
+                                        flush = true;   /* a directory moved: the outside marks */
+                        } else if (m->mask & FAN_Q_OVERFLOW)
+                                flush = true;
+                        else if (m->mask & (FAN_CREATE | FAN_MOVED_TO)) {
+                                /* A file linked or moved to a blob-like name: an ignore
+                                 * mark it carries would skip its new name's hash check.
+                                 * This queue is read after the fact: an open racing the
+                                 * link can still pass once (modelgate-policy(5)). */
+                                const char *name = event_name(m);
+                                if (name && blob_like_name(name, strlen(name)) && policy_ignore_marks(D.policy))
+                                        flush = true;
+                        }
+                }
         }
-        if (dir_moved)
+        if (flush)
                 flush_ignore_marks();
 }
 
@@ -1934,7 +1983,7 @@ int main(int argc, char **argv) {
          * directories outside the roots; watch for both. */
         D.moves_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
         for (size_t i = 0; D.moves_fd >= 0 && i < D.n_roots; i++)
-                if (fanotify_mark(D.moves_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_MOVED_TO | FAN_ONDIR, AT_FDCWD,
+                if (fanotify_mark(D.moves_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_MOVED_TO | FAN_CREATE | FAN_ONDIR, AT_FDCWD,
                                   D.roots[i]) < 0) {
                         close(D.moves_fd);
                         D.moves_fd = -1;

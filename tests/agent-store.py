@@ -514,6 +514,48 @@ def hardlink_case(tmp, w, ignore_marks=False):
         + ("and ignore_marks " if ignore_marks else "") + "notwithstanding", got)
 
 
+def blob_marks_case(tmp, w):
+    """ignore_marks with no manifest: a Hugging Face blob name still expects a
+    hash. A file allowed (and marked) under a plain name, then linked or moved to
+    a blob name that does not match it, is checked again under that name; a blob
+    opened first through a bind mount (no /blobs/ in its path) is not marked."""
+    d = os.path.join(w, "blobmarks")
+    blobs = os.path.join(d, "hub", "models--x--y", "blobs")
+    os.makedirs(blobs)
+    pol = os.path.join(tmp, "blobmarks-policy.json")
+    with open(pol, "w") as f:
+        json.dump({"ignore_marks": True}, f)
+    wrong = hashlib.sha256(b"the genuine model").hexdigest()
+    content = b"\x80\x02X\x05\x00\x00\x00marks."
+    a = Agent(tmp, ["--watch", w, "--policy", pol, "--no-store", "--workers", "1"], settled=False)
+    res = {}
+    p = os.path.join(d, "a.bin")
+    write(p, content + b"A")
+    first = open_status(p)
+    b = os.path.join(blobs, wrong[:-1] + "a")
+    os.link(p, b)
+    time.sleep(0.2)   # the link's event is read after the fact (see modelgate-policy(5))
+    res["linked"] = (first, open_status(b))
+    p = os.path.join(d, "b.bin")
+    write(p, content + b"B")
+    first = open_status(p)
+    b = os.path.join(blobs, wrong[:-1] + "b")
+    os.rename(p, b)
+    time.sleep(0.2)
+    res["moved"] = (first, open_status(b))
+    b = os.path.join(blobs, wrong[:-1] + "c")
+    write(b, content + b"C")
+    bm = os.path.join(d, "models")
+    os.makedirs(bm)
+    run(["mount", "--bind", blobs, bm])
+    res["bind mount"] = (open_status(os.path.join(bm, os.path.basename(b))), open_status(b))
+    run(["umount", bm])
+    a.stop()
+    tap(a.ready and all(v == ("ok", "EPERM") for v in res.values()),
+        "ignore_marks: a file allowed under a plain name, then linked or moved to a Hugging Face blob name it does "
+        "not match, is refused under that name; so is a blob first opened through a bind mount", res)
+
+
 def fifo_case(tmp, w):
     """A FIFO where an envelope is expected (an attestations directory others may
     write: envelopes are signed): skipped, never waited for — at start, at a
@@ -567,6 +609,7 @@ def main():
         fifo_case(tmp, w)
         hardlink_case(tmp, w)
         hardlink_case(tmp, w, ignore_marks=True)
+        blob_marks_case(tmp, w)
         attestation_cases(tmp, w)
     finally:
         run(["umount", "-l", mnt])
