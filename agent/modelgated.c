@@ -1273,11 +1273,14 @@ static void read_moves(void) {
                                         flush = true;   /* a directory moved: the outside marks */
                         } else if (m->mask & FAN_Q_OVERFLOW)
                                 flush = true;
-                        else if (m->mask & (FAN_CREATE | FAN_MOVED_TO)) {
-                                /* A file linked or moved to a blob-like name: an ignore
-                                 * mark it carries would skip its new name's hash check.
-                                 * This queue is read after the fact: an open racing the
-                                 * link can still pass once (modelgate-policy(5)). */
+                        else if (m->mask & FAN_MOVED_TO) {
+                                /* A file moved to a blob-like name: an ignore mark it
+                                 * carries would skip its new name's hash check. This
+                                 * queue is read after the fact: an open racing the move
+                                 * can still pass once (modelgate-policy(5)). Links are
+                                 * not watched: FAN_CREATE on a whole file system
+                                 * overflowed this queue under load, and an overflow
+                                 * flushes every mark. */
                                 const char *name = event_name(m);
                                 if (name && blob_like_name(name, strlen(name)) && policy_ignore_marks(D.policy))
                                         flush = true;
@@ -1983,7 +1986,7 @@ int main(int argc, char **argv) {
          * directories outside the roots; watch for both. */
         D.moves_fd = fanotify_init(FAN_CLASS_NOTIF | FAN_REPORT_DFID_NAME | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY);
         for (size_t i = 0; D.moves_fd >= 0 && i < D.n_roots; i++)
-                if (fanotify_mark(D.moves_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_MOVED_TO | FAN_CREATE | FAN_ONDIR, AT_FDCWD,
+                if (fanotify_mark(D.moves_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_MOVED_TO | FAN_ONDIR, AT_FDCWD,
                                   D.roots[i]) < 0) {
                         close(D.moves_fd);
                         D.moves_fd = -1;
